@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel half of the turn protocol (see include/uapi/linux/kup.h) and
+ * the channel calls of the kernel API.
+ *
+ * Everything read from the region is read once, checked against the
+ * kernel's own state (struct kup_region: kturn, buf_size) and only then
+ * used. Garbage breaks the channel (KUP_STATE_BROKEN) and is reported to
+ * the caller; it never steers an access.
+ */
+
+#include <linux/kthread.h>
+#include <linux/kup.h>
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/string.h>
+#include <linux/wait_bit.h>
+
+#include "compat.h"
+#include "device.h"
+#include "region.h"
+
+/* Spins between two cond_resched() calls in a blocking kernel wait. */
+#define KUP_RESCHED_SPINS	256
+
+/* A kthread told to stop must not sleep again in a kup wait. */
+bool kup_should_stop(void)
+{
+	return (current->flags & PF_KTHREAD) && kthread_should_stop();
+}
+
+/* Takes a reference on the attached region, or returns NULL. */
+struct kup_region *kup_chan_get(struct kup_chan *ch)
+{
+	struct kup_region *r;
+
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	if (r && !refcount_inc_not_zero(&r->ref))
+		r = NULL;
+	rcu_read_unlock();
+	return r;
+}
+
+/*
+ * A kernel call on a region: a reference, and a count of calls under way
+ * that kup_region_kill() waits for, so that a detach frees the region
+ * (and gives its memlock charge back) before it returns.
+ */
+static struct kup_region *kup_op_begin(struct kup_chan *ch)
+{
+	struct kup_region *r = kup_chan_get(ch);
+
+	if (r)
+		atomic_inc(&r->inflight);
+	return r;
+}
+
+/* Leaves the call; keeps the reference when keep_ref (it becomes a hold). */
+static void kup_op_end(struct kup_region *r, bool keep_ref)
+{
+	/*
+	 * Pairs with smp_mb() in kup_region_kill(): a killer that saw our
+	 * increment is woken by this decrement.
+	 */
+	if (atomic_dec_and_test(&r->inflight))
+		wake_up_var(&r->inflight);
+	if (!keep_ref)
+		kup_region_put(r);
+}
+
+static int kup_lookup(struct kup_dev *dev, unsigned int chan,
+		      struct kup_chan **chp, struct kup_region **rp)
+{
+	struct kup_chan *ch = kup_dev_chan(dev, chan);
+
+	if (!ch)
+		return -EINVAL;
+	if (READ_ONCE(dev->dead))
+		return -ESHUTDOWN;
+	*rp = kup_op_begin(ch);
+	if (!*rp)
+		return -ENOTCONN;
+	*chp = ch;
+	return 0;
+}
+
+static int kup_break(struct kup_region *r, int err)
+{
+	if (cmpxchg(&r->error, 0, err) == 0)
+		kup_region_set_state(r, KUP_STATE_BROKEN, err);
+	return -READ_ONCE(r->error);
+}
+
+/*
+ * Whose turn is it? 1: the kernel's; 0: the process's; < 0: the channel
+ * cannot be used. The turn word must be the kernel's expected value or the
+ * one before it; anything else is garbage written by the process.
+ */
+static int kup_kturn(struct kup_dev *dev, struct kup_region *r)
+{
+	u32 t;
+
+	if (READ_ONCE(dev->dead))
+		return -ESHUTDOWN;
+	if (READ_ONCE(r->dead))
+		return -ENOTCONN;
+	if (READ_ONCE(r->error))
+		return -READ_ONCE(r->error);
+	/*
+	 * Pairs with the release store of slot.turn in lib/kup.h
+	 * (__kup_pass): the message, len and seq written before the pass are
+	 * visible once the new turn is.
+	 */
+	t = smp_load_acquire(&r->slot->turn);
+	if (t == r->kturn)
+		return 1;
+	if (t == r->kturn - 1)
+		return 0;
+	return kup_break(r, EPROTO);
+}
+
+/* Spin for the device's budget, then sleep until the process wakes us. */
+static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
+			  unsigned int flags)
+{
+	struct kup_dev *dev = ch->dev;
+	unsigned int spins = READ_ONCE(dev->spins);
+	unsigned int i;
+	int ret;
+
+	for (i = 0;; i++) {
+		ret = kup_kturn(dev, r);
+		if (ret)
+			return ret < 0 ? ret : 0;
+		if (flags & KUP_NONBLOCK)
+			return -EAGAIN;
+		if (i >= spins)
+			break;
+		cpu_relax();
+		if (i % KUP_RESCHED_SPINS == KUP_RESCHED_SPINS - 1) {
+			cond_resched();
+			if (kup_should_stop() || signal_pending(current))
+				return -EINTR;
+		}
+	}
+
+	for (;;) {
+		WRITE_ONCE(r->ks->kwait, 1);
+		/*
+		 * Need-wakeup, waiter half: flag, full barrier, re-check (the
+		 * wait_event condition) and only then sleep. Pairs with the
+		 * full barrier between the turn store and the kwait load in
+		 * lib/kup.h (__kup_pass): either the process sees kwait and
+		 * calls KUP_IOC_WAKE, or we see its new turn here.
+		 */
+		smp_mb();
+		ret = wait_event_interruptible(ch->kwq, kup_kturn(dev, r) ||
+					       kup_should_stop());
+		WRITE_ONCE(r->ks->kwait, 0);
+		if (ret || kup_should_stop())
+			return -EINTR;
+		ret = kup_kturn(dev, r);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
+}
+
+/* Pass the turn with a message of len bytes in the to_user buffer. */
+static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len)
+{
+	u32 next = r->kturn + 1;
+
+	WRITE_ONCE(r->slot->len, len);
+	WRITE_ONCE(r->slot->seq, next);
+	WRITE_ONCE(r->slot->flags, 0);
+	/*
+	 * Pairs with the acquire load of slot.turn in lib/kup.h
+	 * (__kup_turn): the process sees the message, len and seq before it
+	 * sees its turn.
+	 */
+	smp_store_release(&r->slot->turn, next);
+	r->kturn += 2;
+	r->consumed = false;
+	/*
+	 * Need-wakeup, waker half: the turn store above, full barrier, then
+	 * the flag. Pairs with the full barrier between setting ustate.uwait
+	 * and re-checking the turn in lib/kup.h (__kup_sleep).
+	 */
+	smp_mb();
+	if (READ_ONCE(r->us->uwait))
+		wake_up(&ch->uwq);
+}
+
+static void kup_unhold(struct kup_chan *ch)
+{
+	struct kup_region *held = xchg(&ch->held, NULL);
+
+	if (held)
+		kup_region_put(held);
+}
+
+/**
+ * kup_send() - wait for the turn, copy a message, pass the turn
+ * @dev: the device
+ * @chan: channel index
+ * @data: the message (may point into a buffer returned by kup_recv())
+ * @len: its length, at most the channel's buffer size
+ * @flags: KUP_NONBLOCK
+ *
+ * Passing the turn ends a hold taken by kup_recv(): the received data
+ * must not be used afterwards.
+ * Return: 0 or a negative errno (see include/linux/kup.h).
+ */
+int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
+	     size_t len, unsigned int flags)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	int ret;
+
+	ret = kup_lookup(dev, chan, &ch, &r);
+	if (ret)
+		return ret;
+	ret = -EMSGSIZE;
+	if (len > r->buf_size)
+		goto out;
+	ret = kup_wait_kturn(ch, r, flags);
+	if (ret)
+		goto out;
+	if (len)
+		memcpy(r->to_user, data, len);
+	kup_kpass(ch, r, len);
+	kup_unhold(ch);
+out:
+	kup_op_end(r, false);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kup_send);
+
+/**
+ * kup_pass() - pass the turn without data (a message of length 0)
+ * @dev: the device
+ * @chan: channel index
+ * @flags: KUP_NONBLOCK
+ *
+ * Return: 0 or a negative errno.
+ */
+int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags)
+{
+	return kup_send(dev, chan, NULL, 0, flags);
+}
+EXPORT_SYMBOL_GPL(kup_pass);
+
+/**
+ * kup_recv() - wait for the process to pass the turn, return its message
+ * @dev: the device
+ * @chan: channel index
+ * @data: set to the message in the shared buffer (zero-copy)
+ * @flags: KUP_NONBLOCK
+ *
+ * The channel stays held, and *@data valid, until kup_release(),
+ * kup_send() or kup_pass() on it. The process can still write the buffer:
+ * copy what you validate.
+ * Return: the message length, or a negative errno; -EDEADLK when the
+ * kernel already holds the turn and consumed its message.
+ */
+ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
+		 unsigned int flags)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	u32 len, seq;
+	int ret;
+
+	ret = kup_lookup(dev, chan, &ch, &r);
+	if (ret)
+		return ret;
+	ret = kup_wait_kturn(ch, r, flags);
+	if (ret)
+		goto err;
+	ret = -EDEADLK;
+	if (r->consumed)
+		goto err;
+	/* Read once, check against our own state, then use the copies. */
+	len = READ_ONCE(r->slot->len);
+	seq = READ_ONCE(r->slot->seq);
+	if (seq != r->kturn || len > r->buf_size) {
+		ret = kup_break(r, EBADMSG);
+		goto err;
+	}
+	r->consumed = true;
+	*data = r->to_kernel;
+	/* Our reference becomes the hold. */
+	kup_op_end(r, true);
+	r = xchg(&ch->held, r);
+	if (r)
+		kup_region_put(r);
+	return len;
+err:
+	kup_op_end(r, false);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kup_recv);
+
+/**
+ * kup_release() - end the hold taken by kup_recv() or kup_send_buf()
+ * @dev: the device
+ * @chan: channel index
+ *
+ * The turn stays with the kernel. Context: any.
+ */
+void kup_release(struct kup_dev *dev, unsigned int chan)
+{
+	struct kup_chan *ch = kup_dev_chan(dev, chan);
+
+	if (ch)
+		kup_unhold(ch);
+}
+EXPORT_SYMBOL_GPL(kup_release);
+
+/**
+ * kup_send_buf() - wait for the turn and return the outgoing buffer
+ * @dev: the device
+ * @chan: channel index
+ * @size: set to the buffer size
+ * @flags: KUP_NONBLOCK
+ *
+ * Write the message in place, then kup_send_commit() it.
+ * Return: the buffer, or an ERR_PTR.
+ */
+void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
+		   unsigned int flags)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	void *buf;
+	int ret;
+
+	ret = kup_lookup(dev, chan, &ch, &r);
+	if (ret)
+		return ERR_PTR(ret);
+	ret = kup_wait_kturn(ch, r, flags);
+	if (ret) {
+		kup_op_end(r, false);
+		return ERR_PTR(ret);
+	}
+	*size = r->buf_size;
+	buf = r->to_user;
+	/* Our reference becomes the hold, until kup_send_commit(). */
+	kup_op_end(r, true);
+	r = xchg(&ch->held, r);
+	if (r)
+		kup_region_put(r);
+	return buf;
+}
+EXPORT_SYMBOL_GPL(kup_send_buf);
+
+/**
+ * kup_send_commit() - pass the turn with @len bytes written by kup_send_buf()
+ * @dev: the device
+ * @chan: channel index
+ * @len: bytes written
+ *
+ * Context: any.
+ * Return: 0, -EINVAL without kup_send_buf(), -EMSGSIZE, or the errors of
+ *	kup_send().
+ */
+int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
+{
+	struct kup_chan *ch = kup_dev_chan(dev, chan);
+	struct kup_region *r;
+	int ret;
+
+	if (!ch)
+		return -EINVAL;
+	r = xchg(&ch->held, NULL);
+	if (!r)
+		return -EINVAL;
+	ret = -EMSGSIZE;
+	if (len > r->buf_size)
+		goto out;
+	ret = kup_kturn(dev, r);
+	if (ret <= 0) {
+		ret = ret ? ret : -EPROTO;
+		goto out;
+	}
+	kup_kpass(ch, r, len);
+	ret = 0;
+out:
+	kup_region_put(r);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kup_send_commit);
+
+/**
+ * kup_chan_buf_size() - buffer size of the region attached to @chan
+ * @dev: the device
+ * @chan: channel index
+ *
+ * Context: any.
+ * Return: bytes per buffer, or -EINVAL, -ESHUTDOWN, -ENOTCONN.
+ */
+ssize_t kup_chan_buf_size(struct kup_dev *dev, unsigned int chan)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	ssize_t ret;
+
+	ret = kup_lookup(dev, chan, &ch, &r);
+	if (ret)
+		return ret;
+	ret = r->buf_size;
+	kup_op_end(r, false);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kup_chan_buf_size);
+
+/* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
+int kup_chan_wake(struct kup_chan *ch)
+{
+	wake_up(&ch->kwq);
+	return 0;
+}
+
+bool kup_chan_user_turn(struct kup_chan *ch)
+{
+	struct kup_region *r;
+	bool ret = false;
+
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	if (r)
+		ret = READ_ONCE(r->slot->turn) & 1;
+	rcu_read_unlock();
+	return ret;
+}
+
+static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
+{
+	return READ_ONCE(dev->dead) || READ_ONCE(r->dead) ||
+	       READ_ONCE(r->error) || (READ_ONCE(r->slot->turn) & 1);
+}
+
+/*
+ * KUP_IOC_WAIT: sleep until the process holds the turn (or the channel
+ * stops). The library set ustate.uwait and re-checked the turn first, so
+ * kup_kpass() wakes us.
+ */
+int kup_chan_wait_user(struct kup_chan *ch)
+{
+	struct kup_dev *dev = ch->dev;
+	struct kup_region *r = kup_op_begin(ch);
+	int ret;
+
+	if (!r)
+		return -ENOTCONN;
+	ret = wait_event_interruptible(ch->uwq, kup_user_ready(dev, r));
+	if (ret)
+		ret = -EINTR;
+	else if (READ_ONCE(dev->dead))
+		ret = -ESHUTDOWN;
+	else if (READ_ONCE(r->dead))
+		ret = -ENOTCONN;
+	else if (READ_ONCE(r->error))
+		ret = -READ_ONCE(r->error);
+	kup_op_end(r, false);
+	return ret;
+}

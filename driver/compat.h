@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one place for kernel-version differences. kup is written against
+ * current mainline; older kernels get what they lack here, preferably by
+ * feature test rather than by version number.
+ */
+#ifndef _KUP_COMPAT_H
+#define _KUP_COMPAT_H
+
+#include <linux/version.h>
+
+/* pin_user_pages_fast(), unpin_user_pages_dirty_lock(), FOLL_LONGTERM. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 8, 0)
+#error "kup needs Linux 5.8 or later"
+#endif
+
+#endif /* _KUP_COMPAT_H */

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kup_echo: a kup client whose kernel threads answer every message.
+ *
+ * /dev/kup_echo has nchan channels. An acceptor kthread waits for
+ * processes to attach channels and hands each one to that channel's
+ * worker kthread. The worker holds the first turn: it sends a greeting,
+ * "kup_echo <chan>", then echoes every message back unchanged, copying it
+ * from the to_kernel buffer into the to_user buffer. The kthreads are not
+ * the process's syscall context: they reach the process's memory only
+ * through the kernel mapping kup made of it.
+ *
+ * Counters for tests: /sys/kernel/debug/kup_echo/stats (not an ABI).
+ */
+
+#include <linux/atomic.h>
+#include <linux/debugfs.h>
+#include <linux/kthread.h>
+#include <linux/kup.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/wait.h>
+
+static unsigned int nchan = 4;
+module_param(nchan, uint, 0444);
+MODULE_PARM_DESC(nchan, "Channels of /dev/kup_echo");
+
+static unsigned int pages = 1024;
+module_param(pages, uint, 0444);
+MODULE_PARM_DESC(pages, "Largest buffer per direction, in pages");
+
+static unsigned int spins = 2000;
+module_param(spins, uint, 0444);
+MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep");
+
+struct echo_worker {
+	struct task_struct *task;
+	unsigned int chan;
+	atomic_t attached;		/* attaches not yet served */
+	wait_queue_head_t wq;
+};
+
+static struct kup_dev *echo_dev;
+static struct task_struct *echo_acceptor;
+static struct echo_worker *echo_workers;
+static struct dentry *echo_debugfs;
+
+static atomic64_t echo_messages;
+static atomic64_t echo_bytes;
+static atomic64_t echo_sessions;
+static atomic64_t echo_errors[3];	/* ENOTCONN, protocol, other */
+
+static void echo_count_error(int err)
+{
+	if (err == -ENOTCONN)
+		atomic64_inc(&echo_errors[0]);
+	else if (err == -EPROTO || err == -EBADMSG)
+		atomic64_inc(&echo_errors[1]);
+	else if (err != -ESHUTDOWN && err != -EINTR)
+		atomic64_inc(&echo_errors[2]);
+}
+
+/* Serve one attachment of w->chan until it ends; returns why. */
+static int echo_serve(struct echo_worker *w)
+{
+	char hello[32];
+	const void *data;
+	ssize_t len;
+	int ret;
+
+	atomic64_inc(&echo_sessions);
+	len = scnprintf(hello, sizeof(hello), "kup_echo %u", w->chan);
+	ret = kup_send(echo_dev, w->chan, hello, len, 0);
+	while (!ret) {
+		len = kup_recv(echo_dev, w->chan, &data, 0);
+		if (len < 0)
+			return len;
+		/* Reply from the request buffer itself: zero-copy receive. */
+		ret = kup_send(echo_dev, w->chan, data, len, 0);
+		if (!ret) {
+			atomic64_inc(&echo_messages);
+			atomic64_add(len, &echo_bytes);
+		}
+	}
+	return ret;
+}
+
+static int echo_worker_fn(void *arg)
+{
+	struct echo_worker *w = arg;
+	int ret;
+
+	while (!kthread_should_stop()) {
+		wait_event_interruptible(w->wq, atomic_read(&w->attached) ||
+					 kthread_should_stop());
+		if (kthread_should_stop())
+			break;
+		atomic_dec(&w->attached);
+		ret = echo_serve(w);
+		echo_count_error(ret);
+	}
+	return 0;
+}
+
+static int echo_acceptor_fn(void *arg)
+{
+	int chan;
+
+	while (!kthread_should_stop()) {
+		chan = kup_wait_channel(echo_dev, 0);
+		if (chan < 0) {
+			if (chan == -ESHUTDOWN)
+				break;
+			continue;
+		}
+		atomic_inc(&echo_workers[chan].attached);
+		wake_up(&echo_workers[chan].wq);
+	}
+	/* After a shutdown, stay until kthread_stop(). */
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(HZ);
+	return 0;
+}
+
+static int echo_stats_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "messages %lld\n", atomic64_read(&echo_messages));
+	seq_printf(m, "bytes %lld\n", atomic64_read(&echo_bytes));
+	seq_printf(m, "sessions %lld\n", atomic64_read(&echo_sessions));
+	seq_printf(m, "enotconn %lld\n", atomic64_read(&echo_errors[0]));
+	seq_printf(m, "eproto %lld\n", atomic64_read(&echo_errors[1]));
+	seq_printf(m, "other_errors %lld\n", atomic64_read(&echo_errors[2]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(echo_stats);
+
+static void echo_stop_threads(void)
+{
+	unsigned int i;
+
+	if (echo_acceptor)
+		kthread_stop(echo_acceptor);
+	for (i = 0; i < nchan; i++)
+		if (echo_workers[i].task)
+			kthread_stop(echo_workers[i].task);
+}
+
+static int __init echo_init(void)
+{
+	unsigned int i;
+	int ret;
+
+	if (!nchan || nchan > KUP_MAX_CHANNELS)
+		return -EINVAL;
+	echo_workers = kcalloc(nchan, sizeof(*echo_workers), GFP_KERNEL);
+	if (!echo_workers)
+		return -ENOMEM;
+	echo_dev = kup_dev_create("kup_echo", nchan, pages);
+	if (IS_ERR(echo_dev)) {
+		ret = PTR_ERR(echo_dev);
+		goto err_free;
+	}
+	kup_dev_set_spin(echo_dev, spins);
+
+	for (i = 0; i < nchan; i++) {
+		struct echo_worker *w = &echo_workers[i];
+		struct task_struct *t;
+
+		w->chan = i;
+		init_waitqueue_head(&w->wq);
+		t = kthread_run(echo_worker_fn, w, "kup_echo/%u", i);
+		if (IS_ERR(t)) {
+			ret = PTR_ERR(t);
+			goto err_stop;
+		}
+		w->task = t;
+	}
+	echo_acceptor = kthread_run(echo_acceptor_fn, NULL, "kup_echo/acc");
+	if (IS_ERR(echo_acceptor)) {
+		ret = PTR_ERR(echo_acceptor);
+		echo_acceptor = NULL;
+		goto err_stop;
+	}
+	echo_debugfs = debugfs_create_dir("kup_echo", NULL);
+	debugfs_create_file("stats", 0444, echo_debugfs, NULL,
+			    &echo_stats_fops);
+	return 0;
+
+err_stop:
+	kup_dev_shutdown(echo_dev);
+	echo_stop_threads();
+	kup_dev_destroy(echo_dev);
+err_free:
+	kfree(echo_workers);
+	return ret;
+}
+
+static void __exit echo_exit(void)
+{
+	debugfs_remove(echo_debugfs);
+	/* Wake every thread blocked in a kup call, stop them, then destroy. */
+	kup_dev_shutdown(echo_dev);
+	echo_stop_threads();
+	kup_dev_destroy(echo_dev);
+	kfree(echo_workers);
+}
+
+module_init(echo_init);
+module_exit(echo_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kup echo service: kernel threads answer every message");
+MODULE_VERSION(KUP_VERSION);

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The FreeBSD KUP kernel API (kupdev/kupdev.h) over the native one, so
+ * that KUP client modules build unchanged. Sizes are in pages, channel
+ * ids are int, failures are NULL or a negative errno, and every call but
+ * kupdev_notify() may block, as in KUP.
+ */
+
+#include <linux/err.h>
+#include <linux/kup.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "device.h"
+
+struct kupdev_softc {
+	struct kup_dev *dev;
+};
+
+struct kupdev_softc *kupdev_create(const char *name, size_t size,
+				   size_t chan_cnt)
+{
+	struct kupdev_softc *sc;
+
+	if (size > KUP_MAX_BUF_PAGES || chan_cnt > KUP_MAX_CHANNELS)
+		return NULL;
+	sc = kzalloc(sizeof(*sc), GFP_KERNEL);
+	if (!sc)
+		return NULL;
+	sc->dev = __kup_dev_create(name, chan_cnt, size, true);
+	if (IS_ERR(sc->dev)) {
+		pr_warn("kupdev_create(%s): %ld\n", name, PTR_ERR(sc->dev));
+		kfree(sc);
+		return NULL;
+	}
+	return sc;
+}
+EXPORT_SYMBOL_GPL(kupdev_create);
+
+int kupdev_wait_channel(struct kupdev_softc *sc)
+{
+	return kup_wait_channel(sc->dev, 0);
+}
+EXPORT_SYMBOL_GPL(kupdev_wait_channel);
+
+/*
+ * Shuts the device down (waking every waiter with an error) and frees it.
+ * As with kup_dev_destroy(), no thread may call into @sc afterwards.
+ */
+int kupdev_unload(struct kupdev_softc *sc)
+{
+	if (!sc)
+		return -EINVAL;
+	kup_dev_destroy(sc->dev);
+	kfree(sc);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kupdev_unload);
+
+void kupdev_notify(struct kupdev_softc *sc)
+{
+	kup_notify(sc->dev);
+}
+EXPORT_SYMBOL_GPL(kupdev_notify);
+
+int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
+{
+	return kup_send(sc->dev, chan_id, data, len, 0);
+}
+EXPORT_SYMBOL_GPL(kupdev_send);
+
+void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
+{
+	const void *data;
+	ssize_t len;
+
+	len = kup_recv(sc->dev, chan_id, &data, 0);
+	return len < 0 ? NULL : (void *)data;
+}
+EXPORT_SYMBOL_GPL(kupdev_receive);
+
+void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
+{
+	kup_release(sc->dev, chan_id);
+}
+EXPORT_SYMBOL_GPL(kupdev_unlock_channel);
+
+void kupdev_pass(struct kupdev_softc *sc, int chan_id)
+{
+	kup_pass(sc->dev, chan_id, 0);
+}
+EXPORT_SYMBOL_GPL(kupdev_pass);

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kup: shared-memory channels between a process and kernel code, with no
+ * system call on the data path. See include/uapi/linux/kup.h for the
+ * region layout and the protocol, include/linux/kup.h for the kernel API.
+ */
+
+#include <linux/module.h>
+
+#include "region.h"
+
+static int __init kup_init(void)
+{
+	int ret = kup_region_init();
+
+	if (ret)
+		return ret;
+	pr_info("loaded, ABI %u\n", KUP_ABI_VERSION);
+	return 0;
+}
+
+static void __exit kup_exit(void)
+{
+	kup_region_exit();
+}
+
+module_init(kup_init);
+module_exit(kup_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Shared-memory channels between a process and kernel code");
+MODULE_VERSION(KUP_VERSION);

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * User memory for kup channels: account, pin, map; and the reverse.
+ *
+ * The model is net/xdp/xdp_umem.c: charge the pages to the caller's
+ * RLIMIT_MEMLOCK (CAP_IPC_LOCK exempt), pin them with FOLL_LONGTERM so
+ * they can neither move nor be reclaimed, and vmap() them so that any
+ * kernel thread, not only the attaching process, can reach the memory.
+ * Release runs in reverse order behind a refcount, after an RCU grace
+ * period, so a kernel thread that looked the region up never touches it
+ * after it is gone.
+ */
+
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/wait_bit.h>
+
+#include "compat.h"
+#include "region.h"
+
+static struct workqueue_struct *kup_wq;
+
+/* Where each part of the region starts; see include/uapi/linux/kup.h. */
+#define KUP_KSTATE_OFF		(1 * KUP_LINE_SIZE)
+#define KUP_USTATE_OFF		(2 * KUP_LINE_SIZE)
+#define KUP_SLOT_OFF		(3 * KUP_LINE_SIZE)
+#define KUP_CTRL_END		(4 * KUP_LINE_SIZE)
+
+/*
+ * Buffers start on the next page when the region has room for a page per
+ * buffer (so that large buffers are page aligned), else on the next line.
+ */
+static size_t kup_layout(u64 len, u32 max_buf, size_t *buf_size)
+{
+	size_t base = PAGE_ALIGN(KUP_CTRL_END);
+	size_t size, room;
+
+	if (len >= base + 2 * PAGE_SIZE) {
+		room = (len - base) / 2;
+		size = min_t(size_t, round_down(room, PAGE_SIZE), max_buf);
+	} else {
+		base = KUP_CTRL_END;
+		room = (len - base) / 2;
+		size = min_t(size_t, round_down(room, KUP_LINE_SIZE), max_buf);
+	}
+	*buf_size = size;
+	return base;
+}
+
+size_t kup_region_size(size_t buf_size)
+{
+	return PAGE_ALIGN(KUP_CTRL_END) + 2 * buf_size;
+}
+
+static void kup_region_free(struct kup_region *r)
+{
+	vunmap(r->vaddr);
+	/* The kernel may have written any page: mark them all dirty. */
+	unpin_user_pages_dirty_lock(r->pages, r->npages, true);
+	account_locked_vm(r->mm, r->npages, false);
+	mmdrop(r->mm);
+	kvfree(r->pages);
+	kfree(r);
+}
+
+static void kup_region_free_work(struct work_struct *work)
+{
+	kup_region_free(container_of(to_rcu_work(work), struct kup_region,
+				     free_work));
+}
+
+void kup_region_get(struct kup_region *r)
+{
+	refcount_inc(&r->ref);
+}
+
+/* Any context: the last reference frees the region from a workqueue. */
+void kup_region_put(struct kup_region *r)
+{
+	if (refcount_dec_and_test(&r->ref))
+		queue_rcu_work(kup_wq, &r->free_work);
+}
+
+/*
+ * Process context: the last reference frees the region before returning,
+ * so that a detach gives the memlock budget back at once.
+ */
+void kup_region_put_sync(struct kup_region *r)
+{
+	might_sleep();
+	if (refcount_dec_and_test(&r->ref)) {
+		/* RCU readers may still hold the pointer without a reference. */
+		synchronize_rcu();
+		kup_region_free(r);
+	}
+}
+
+/*
+ * Called on detach, with the region already unpublished and its waiters
+ * woken: every kernel call fails from now on, and the calls under way
+ * (they see r->dead at their next check) have left when this returns.
+ * What still holds a reference is a kernel client's hold (kup_recv(),
+ * kup_send_buf()); it keeps the pages until it is released.
+ */
+void kup_region_kill(struct kup_region *r)
+{
+	WRITE_ONCE(r->dead, true);
+	/* Pairs with atomic_dec_and_test() in kup_op_end() (driver/chan.c). */
+	smp_mb();
+	wait_var_event(&r->inflight, !atomic_read(&r->inflight));
+}
+
+void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
+{
+	WRITE_ONCE(r->ks->error, error);
+	/*
+	 * Pairs with the acquire load of kstate.state in lib/kup.h
+	 * (__kup_chan_check): a process that sees the new state also sees
+	 * the error code.
+	 */
+	smp_store_release(&r->ks->state, state);
+}
+
+static int kup_pin(struct kup_region *r, unsigned long addr)
+{
+	unsigned long done = 0;
+	int ret;
+
+	while (done < r->npages) {
+		ret = pin_user_pages_fast(addr + done * PAGE_SIZE,
+					  r->npages - done,
+					  FOLL_WRITE | FOLL_LONGTERM,
+					  r->pages + done);
+		if (ret <= 0) {
+			if (done)
+				unpin_user_pages(r->pages, done);
+			return ret ? ret : -EFAULT;
+		}
+		done += ret;
+	}
+	return 0;
+}
+
+/* Write the header and the initial protocol state: the kernel's turn. */
+static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
+{
+	struct kup_region_hdr *h = r->vaddr;
+
+	memset(r->vaddr, 0, base);
+	r->hdr = h;
+	r->ks = r->vaddr + KUP_KSTATE_OFF;
+	r->us = r->vaddr + KUP_USTATE_OFF;
+	r->slot = r->vaddr + KUP_SLOT_OFF;
+	r->to_kernel = r->vaddr + base;
+	r->to_user = r->to_kernel + r->buf_size;
+	r->kturn = 0;
+	r->consumed = true;	/* the first kernel turn carries no message */
+
+	h->abi_version = KUP_ABI_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->region_size = base + 2 * (u64)r->buf_size;
+	h->chan = chan;
+	h->nslots = 1;
+	h->buf_size = r->buf_size;
+	h->line_size = KUP_LINE_SIZE;
+	h->kstate_off = KUP_KSTATE_OFF;
+	h->ustate_off = KUP_USTATE_OFF;
+	h->slot_off = KUP_SLOT_OFF;
+	h->to_kernel_off = base;
+	h->to_user_off = base + r->buf_size;
+	r->ks->state = KUP_STATE_ATTACHED;
+	/*
+	 * The magic goes last: the ioctl return orders all of this before the
+	 * process looks, but a reader racing the attach (another thread) that
+	 * sees the magic also sees a complete header. Pairs with the acquire
+	 * load of hdr.magic in lib/kup.h (__kup_chan_map).
+	 */
+	smp_store_release(&h->magic, KUP_REGION_MAGIC);
+}
+
+/*
+ * Pin and map [addr, addr + len) of the current process for channel chan,
+ * whose buffers hold min_buf to max_buf bytes. Only the part the layout
+ * uses is pinned: a region larger than needed costs nothing more.
+ */
+struct kup_region *kup_region_pin(u64 addr, u64 len, u32 min_buf, u32 max_buf,
+				  u32 chan)
+{
+	struct kup_region *r;
+	size_t base, buf_size;
+	int ret;
+
+	if (!PAGE_ALIGNED(addr) || len < PAGE_SIZE ||
+	    addr != (unsigned long)addr || len != (unsigned long)len ||
+	    addr + len < addr)
+		return ERR_PTR(-EINVAL);
+	if (!access_ok(u64_to_user_ptr(addr), len))
+		return ERR_PTR(-EFAULT);
+
+	base = kup_layout(len, max_buf, &buf_size);
+	if (buf_size < max_t(u32, min_buf, KUP_LINE_SIZE))
+		return ERR_PTR(-EINVAL);
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	refcount_set(&r->ref, 1);
+	INIT_RCU_WORK(&r->free_work, kup_region_free_work);
+	r->buf_size = buf_size;
+	r->npages = PAGE_ALIGN(base + 2 * buf_size) >> PAGE_SHIFT;
+
+	r->pages = kvmalloc_array(r->npages, sizeof(*r->pages), GFP_KERNEL);
+	if (!r->pages) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+
+	/* Charged to RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK. */
+	ret = account_locked_vm(current->mm, r->npages, true);
+	if (ret)
+		goto err_pages;
+	r->mm = current->mm;
+	mmgrab(r->mm);
+
+	ret = kup_pin(r, addr);
+	if (ret)
+		goto err_unaccount;
+
+	r->vaddr = vmap(r->pages, r->npages, VM_MAP, PAGE_KERNEL);
+	if (!r->vaddr) {
+		ret = -ENOMEM;
+		goto err_unpin;
+	}
+	kup_region_format(r, base, chan);
+	return r;
+
+err_unpin:
+	unpin_user_pages(r->pages, r->npages);
+err_unaccount:
+	account_locked_vm(r->mm, r->npages, false);
+	mmdrop(r->mm);
+err_pages:
+	kvfree(r->pages);
+err_free:
+	kfree(r);
+	return ERR_PTR(ret);
+}
+
+int kup_region_init(void)
+{
+	kup_wq = alloc_workqueue("kup", WQ_UNBOUND, 0);
+	return kup_wq ? 0 : -ENOMEM;
+}
+
+void kup_region_exit(void)
+{
+	/* Every region is gone before the module can go: flush the frees. */
+	rcu_barrier();
+	destroy_workqueue(kup_wq);
+}

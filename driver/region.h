@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _KUP_REGION_H
+#define _KUP_REGION_H
+
+#include <linux/refcount.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+#include <uapi/linux/kup.h>
+
+struct mm_struct;
+struct page;
+
+/*
+ * A user region pinned and mapped into the kernel. The pointers below are
+ * computed by the kernel from its own layout and never re-read from the
+ * region. The kernel-side protocol state (kturn, consumed) lives here, in
+ * kernel memory, where the process cannot change it.
+ */
+struct kup_region {
+	refcount_t ref;
+	atomic_t inflight;		/* kernel calls using the region now */
+	struct rcu_work free_work;
+
+	struct page **pages;
+	unsigned long npages;
+	struct mm_struct *mm;		/* mmgrab()ed, for the unaccounting */
+	void *vaddr;
+
+	struct kup_region_hdr *hdr;
+	struct kup_kstate *ks;
+	struct kup_ustate *us;
+	struct kup_slot *slot;
+	u8 *to_kernel;
+	u8 *to_user;
+	u32 buf_size;
+
+	u32 kturn;		/* turn value while the kernel holds the turn */
+	u32 error;		/* positive errno once the channel broke */
+	bool consumed;		/* the message of this kernel turn was read */
+	bool dead;		/* detached: every kernel call fails */
+};
+
+/* Bytes a region needs for buffers of buf_size bytes. */
+size_t kup_region_size(size_t buf_size);
+
+struct kup_region *kup_region_pin(u64 addr, u64 len, u32 min_buf, u32 max_buf,
+				  u32 chan);
+void kup_region_get(struct kup_region *r);
+void kup_region_put(struct kup_region *r);
+void kup_region_put_sync(struct kup_region *r);
+void kup_region_set_state(struct kup_region *r, u32 state, u32 error);
+void kup_region_kill(struct kup_region *r);
+
+int kup_region_init(void);
+void kup_region_exit(void);
+
+#endif /* _KUP_REGION_H */

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kup: kernel API for client modules.
+ *
+ * A client creates a device, /dev/<name>, with a number of channels. A
+ * process opens the device and attaches a region of its own memory to a
+ * channel; from then on the client and the process exchange messages
+ * through that memory, the client with the calls below, the process with
+ * lib/kup.h, and the process makes no system call to do it.
+ *
+ *	dev = kup_dev_create("mydev", 4, 1);	// 4 channels, 1-page buffers
+ *	chan = kup_wait_channel(dev);		// a process attached chan
+ *	kup_send(dev, chan, "hi", 2, 0);	// the kernel holds the 1st turn
+ *	len = kup_recv(dev, chan, &data, 0);	// the process answered
+ *	...use data[0..len)...
+ *	kup_release(dev, chan);
+ *	...
+ *	kup_dev_shutdown(dev);			// wakes and fails every waiter
+ *	kthread_stop(...);			// stop the threads that use dev
+ *	kup_dev_destroy(dev);
+ *
+ * Contexts: kup_dev_create(), kup_dev_destroy() and every blocking call
+ * (flags without KUP_NONBLOCK, kup_wait_channel()) may sleep and need
+ * process context, for example a kthread or a workqueue; no particular
+ * process is needed. With KUP_NONBLOCK, kup_send(), kup_recv(), kup_pass(),
+ * kup_send_buf(), and always kup_release(), kup_send_commit(),
+ * kup_chan_buf_size() and kup_notify() never sleep and may
+ * be called from any context, including timers, softirqs and tracepoints.
+ * kup_dev_shutdown() may sleep.
+ *
+ * One context at a time drives the kernel side of a channel; different
+ * channels may be driven concurrently without any locking.
+ *
+ * Data returned by kup_recv() lives in memory the process can write at any
+ * time: copy what you validate before you act on it.
+ *
+ * Errors (negative errno): -ENOTCONN no process attached (or it detached or
+ * died), -ESHUTDOWN the device was shut down, -EAGAIN KUP_NONBLOCK and not
+ * our turn, -EDEADLK waiting would never end (we hold the turn and already
+ * consumed its message), -EMSGSIZE message larger than the buffer,
+ * -EPROTO/-EBADMSG the process broke the protocol (channel now broken),
+ * -EINTR a signal or kthread_stop(), -EINVAL bad channel or argument.
+ */
+#ifndef _LINUX_KUP_H
+#define _LINUX_KUP_H
+
+#include <linux/types.h>
+
+struct kup_dev;
+
+/* Fail with -EAGAIN instead of waiting. */
+#define KUP_NONBLOCK		0x1U
+
+/* Limits of kup_dev_create() */
+#define KUP_MAX_CHANNELS	1024U
+#define KUP_MAX_BUF_PAGES	4096U
+
+struct kup_dev *kup_dev_create(const char *name, unsigned int nchan,
+			       unsigned int buf_pages);
+void kup_dev_shutdown(struct kup_dev *dev);
+void kup_dev_destroy(struct kup_dev *dev);
+unsigned int kup_dev_nchan(const struct kup_dev *dev);
+ssize_t kup_chan_buf_size(struct kup_dev *dev, unsigned int chan);
+void kup_dev_set_spin(struct kup_dev *dev, unsigned int spins);
+
+int kup_wait_channel(struct kup_dev *dev, unsigned int flags);
+void kup_notify(struct kup_dev *dev);
+
+int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
+	     size_t len, unsigned int flags);
+int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags);
+ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
+		 unsigned int flags);
+void kup_release(struct kup_dev *dev, unsigned int chan);
+
+/* Zero-copy send: write up to *size bytes in place, then commit. */
+void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
+		   unsigned int flags);
+int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len);
+
+/*
+ * The FreeBSD KUP names and signatures (kupdev/kupdev.h), so that KUP
+ * client modules build unchanged. Sizes are in pages; channel ids are int.
+ * kupdev_create() returns NULL on failure; kupdev_receive() returns NULL
+ * on failure and blocks until the process passes the turn.
+ */
+struct kupdev_softc;
+
+struct kupdev_softc *kupdev_create(const char *name, size_t size,
+				   size_t chan_cnt);
+int kupdev_wait_channel(struct kupdev_softc *sc);
+int kupdev_unload(struct kupdev_softc *sc);
+void kupdev_notify(struct kupdev_softc *sc);
+int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id);
+void *kupdev_receive(struct kupdev_softc *sc, int chan_id);
+void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id);
+void kupdev_pass(struct kupdev_softc *sc, int chan_id);
+
+#endif /* _LINUX_KUP_H */

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kup: a shared-memory channel between one process and kernel code.
+ *
+ * User space allocates a region (posix_memalign, one or more pages) and
+ * attaches it to a channel of a kup device (/dev/<name>) with
+ * KUP_IOC_ATTACH. The driver pins the pages, maps them into the kernel and
+ * writes a self-describing header at the start of the region. From then on
+ * both sides talk through the region without system calls:
+ *
+ *   offset 0             struct kup_region_hdr   (kernel writes at attach)
+ *   hdr.kstate_off       struct kup_kstate       (written by the kernel only)
+ *   hdr.ustate_off       struct kup_ustate       (written by user space only)
+ *   hdr.slot_off         struct kup_slot[nslots] (written by the turn holder)
+ *   hdr.to_kernel_off    nslots buffers of buf_size bytes, user -> kernel
+ *   hdr.to_user_off      nslots buffers of buf_size bytes, kernel -> user
+ *
+ * Every part starts on its own KUP_LINE_SIZE line so that words written by
+ * different sides never share a cache line (128 bytes also defeats the
+ * adjacent-line prefetcher of x86 and matches arm64/POWER line sizes).
+ * A library must locate every part through the header offsets, never by
+ * assuming this order: the layout may grow, the offsets stay meaningful.
+ *
+ * The turn protocol (one slot):
+ *   slot.turn is a pass counter. Even: the kernel holds the turn; odd: user
+ *   space holds it. It starts at 0 (the kernel holds the first turn, as in
+ *   FreeBSD KUP). Only the holder writes its outgoing buffer, slot.len and
+ *   slot.seq, then passes the turn by storing turn + 1 with release
+ *   semantics. The other side observes the new value with an acquire load,
+ *   checks that slot.seq equals the new turn (a new message, not a stale
+ *   one) and that slot.len <= buf_size, and then reads the message. A pass
+ *   without data is a message of length 0.
+ *
+ * Sleeping (need-wakeup): a side that stops spinning sets its wait flag
+ * (kstate.kwait or ustate.uwait), issues a full barrier, re-checks the turn
+ * and only then sleeps. The passing side stores the turn, issues a full
+ * barrier and reads the peer's wait flag; only when it is set does it wake
+ * the peer (user -> kernel: KUP_IOC_WAKE; kernel -> user: wait queue, poll,
+ * eventfd). One of the two always sees the other's store: no lost wakeup.
+ *
+ * The kernel treats the whole region as hostile input: it reads turn, len
+ * and seq once, bounds them and keeps its own copy of the expected turn.
+ * Garbage makes the channel KUP_STATE_BROKEN; it never makes the kernel
+ * read or write outside the region.
+ */
+#ifndef _UAPI_LINUX_KUP_H
+#define _UAPI_LINUX_KUP_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define KUP_ABI_VERSION		1
+/* "KUPREGN1" read as a little-endian 64-bit word */
+#define KUP_REGION_MAGIC	0x314e474552505550ULL
+#define KUP_LINE_SIZE		128
+/* Channel index for KUP_IOC_ATTACH: the lowest free channel */
+#define KUP_CHAN_ANY		0xffffffffU
+/* Longest device name, including the terminating NUL */
+#define KUP_NAME_MAX		32
+
+/* struct kup_kstate.state */
+enum kup_state {
+	KUP_STATE_ATTACHED	= 1,	/* channel usable */
+	KUP_STATE_DETACHED	= 2,	/* user space detached the region */
+	KUP_STATE_SHUTDOWN	= 3,	/* the kernel client destroyed the device */
+	KUP_STATE_BROKEN	= 4,	/* the kernel saw garbage in the region */
+};
+
+/* At offset 0 of an attached region; written once by the kernel. */
+struct kup_region_hdr {
+	__u64 magic;		/* KUP_REGION_MAGIC */
+	__u32 abi_version;	/* KUP_ABI_VERSION */
+	__u32 hdr_size;		/* sizeof(struct kup_region_hdr) */
+	__u64 region_size;	/* bytes in use, <= the attached length */
+	__u32 chan;		/* channel index */
+	__u32 nslots;		/* message slots (1: ping-pong) */
+	__u32 buf_size;		/* bytes in each buffer */
+	__u32 line_size;	/* KUP_LINE_SIZE */
+	__u64 kstate_off;	/* struct kup_kstate */
+	__u64 ustate_off;	/* struct kup_ustate */
+	__u64 slot_off;		/* struct kup_slot, one per line */
+	__u64 to_kernel_off;	/* nslots * buf_size bytes */
+	__u64 to_user_off;	/* nslots * buf_size bytes */
+	__u64 reserved[6];	/* zero */
+};
+
+/* Written by the kernel only. */
+struct kup_kstate {
+	__u32 state;		/* enum kup_state */
+	__u32 kwait;		/* non-zero: a kernel waiter wants KUP_IOC_WAKE */
+	__u32 error;		/* positive errno that broke the channel */
+	__u32 reserved0;
+	__u64 kwakeups;		/* times the kernel woke a sleeping user */
+	__u64 reserved[5];
+};
+
+/* Written by user space only; the kernel reads uwait as a hint. */
+struct kup_ustate {
+	__u32 uwait;		/* non-zero: a user waiter sleeps in the kernel */
+	__u32 reserved0;
+	__u64 reserved[7];
+};
+
+/* Written only by the side that holds the turn. */
+struct kup_slot {
+	__u32 turn;		/* pass counter: even kernel, odd user */
+	__u32 len;		/* bytes of the message in the holder's buffer */
+	__u32 seq;		/* turn value this message was passed with */
+	__u32 flags;		/* zero */
+};
+
+/* KUP_IOC_INFO: what a region for this device must look like. */
+struct kup_info {
+	__u32 abi_version;	/* out: KUP_ABI_VERSION */
+	__u32 nchan;		/* out: channels of the device */
+	__u32 nslots;		/* out: slots per channel */
+	__u32 max_buf_size;	/* out: largest buffer, bytes */
+	__u32 min_buf_size;	/* out: regions with smaller buffers are refused */
+	__u32 reserved0;	/* out: zero */
+	__u64 region_size;	/* out: bytes a region with max_buf_size needs */
+	__u64 page_size;	/* out: the kernel's page size */
+	__u64 notify_count;	/* out: times the kernel client called notify */
+	__u64 reserved[2];	/* out: zero */
+};
+
+/* KUP_IOC_ATTACH */
+struct kup_attach {
+	__u64 addr;		/* in: region start, page aligned */
+	__u64 len;		/* in: region length, >= one page */
+	__u32 chan;		/* in: channel or KUP_CHAN_ANY; out: channel */
+	__u32 flags;		/* in: zero */
+	__u64 reserved[2];	/* in: zero */
+};
+
+/* KUP_IOC_DETACH, KUP_IOC_WAKE, KUP_IOC_WAIT */
+struct kup_chan_req {
+	__u32 chan;		/* in: channel attached through this fd */
+	__u32 flags;		/* in: zero */
+	__u64 reserved;		/* in: zero */
+};
+
+#define KUP_IOC_MAGIC	0xC5
+#define KUP_IOC_INFO	_IOR(KUP_IOC_MAGIC, 0x00, struct kup_info)
+#define KUP_IOC_ATTACH	_IOWR(KUP_IOC_MAGIC, 0x01, struct kup_attach)
+#define KUP_IOC_DETACH	_IOW(KUP_IOC_MAGIC, 0x02, struct kup_chan_req)
+/* Wake the kernel waiter of a channel (only needed when kstate.kwait). */
+#define KUP_IOC_WAKE	_IOW(KUP_IOC_MAGIC, 0x03, struct kup_chan_req)
+/* Sleep until user space holds the turn or the channel stops. */
+#define KUP_IOC_WAIT	_IOW(KUP_IOC_MAGIC, 0x04, struct kup_chan_req)
+
+#endif /* _UAPI_LINUX_KUP_H */

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * kup.h: the user half of the kup channel protocol, header-only.
+ *
+ *	struct kup_device *dev;
+ *	struct kup_channel *ch;
+ *	const void *reply;
+ *
+ *	kup_open("kup_echo", &dev);		// or a path: "/dev/kup_echo"
+ *	kup_chan_attach(dev, KUP_CHAN_ANY, 4096, 0, &ch);
+ *	kup_recv(ch, &reply, 0);		// the kernel holds the 1st turn
+ *	kup_send(ch, "hello", 5, 0);		// no system call ...
+ *	len = kup_recv(ch, &reply, 0);		// ... nor here, while both spin
+ *	kup_chan_close(ch);
+ *	kup_close(dev);
+ *
+ * Every function returns 0 (or a length) on success and a negative errno
+ * on failure. Build with the kernel's uapi headers (include/uapi of this
+ * tree) in the include path; C11 or C++11 and later, GCC or Clang; link
+ * with -pthread on glibc older than 2.34.
+ *
+ * Threads: a channel belongs to one thread at a time; different threads
+ * drive different channels with no lock on the data path. kup_open(),
+ * kup_chan_attach() and kup_chan_close() may run concurrently in different
+ * threads; kup_close() must not race with anything on its device.
+ *
+ * Waiting: a blocking call spins on the turn word for the channel's spin
+ * budget (kup_chan_set_spin()), then sets ustate.uwait and sleeps in the
+ * kernel (KUP_IOC_WAIT) until the kernel passes the turn. KUP_SPIN_ONLY
+ * never sleeps (pure polling, bounded by kup_chan_set_poll_limit()),
+ * KUP_NONBLOCK returns -EAGAIN at once. The data path makes a system call
+ * only to sleep, or to wake a kernel thread that announced it sleeps.
+ */
+#ifndef KUP_LIB_H
+#define KUP_LIB_H
+
+/*
+ * posix_memalign(), O_CLOEXEC and MAP_ANONYMOUS are POSIX, not C11: under
+ * -std=c11 include kup.h before any system header, or build with
+ * -D_GNU_SOURCE (as with liburing.h).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <linux/kup.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef KUPLIB_INLINE
+#define KUPLIB_INLINE static inline
+#endif
+
+/* Flags of the data-path calls */
+#define KUP_NONBLOCK	0x1U	/* -EAGAIN instead of waiting */
+#define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
+
+#define KUP_DEFAULT_SPINS	(1U << 14)
+#define KUP_DEFAULT_POLL_LIMIT	(1ULL << 40)
+
+struct kup_channel;
+
+struct kup_device {
+	int fd;
+	int error;			/* last error, for kernproxy_error() */
+	struct kup_info info;
+	pthread_mutex_t lock;		/* the channel list */
+	struct kup_channel *chans;
+};
+
+struct kup_channel {
+	struct kup_device *dev;
+	struct kup_channel *next;	/* on dev->chans */
+	void *mem;			/* posix_memalign()ed region */
+	size_t mem_len;
+	const struct kup_region_hdr *hdr;
+	const struct kup_kstate *ks;
+	struct kup_ustate *us;
+	struct kup_slot *slot;
+	unsigned char *to_kernel;
+	const unsigned char *to_user;
+	uint32_t chan;
+	uint32_t buf_size;
+	uint32_t uturn;			/* turn value while we hold the turn */
+	int consumed;			/* the message of this turn was read */
+	unsigned int spins;
+	unsigned long long poll_limit;
+};
+
+KUPLIB_INLINE void __kup_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Open /dev/<name>, or a path when name contains a '/'. */
+KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
+{
+	struct kup_device *dev;
+	char path[64 + KUP_NAME_MAX];
+	int ret;
+
+	if (!name || !devp)
+		return -EINVAL;
+	if (strchr(name, '/'))
+		ret = snprintf(path, sizeof(path), "%s", name);
+	else
+		ret = snprintf(path, sizeof(path), "/dev/%s", name);
+	if (ret < 0 || (size_t)ret >= sizeof(path))
+		return -ENAMETOOLONG;
+	dev = (struct kup_device *)calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	pthread_mutex_init(&dev->lock, NULL);
+	dev->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (dev->fd < 0) {
+		ret = -errno;
+		free(dev);
+		return ret;
+	}
+	if (ioctl(dev->fd, KUP_IOC_INFO, &dev->info) < 0) {
+		ret = -errno;
+		close(dev->fd);
+		free(dev);
+		return ret;
+	}
+	if (dev->info.abi_version != KUP_ABI_VERSION) {
+		close(dev->fd);
+		free(dev);
+		return -EPROTONOSUPPORT;
+	}
+	*devp = dev;
+	return 0;
+}
+
+/*
+ * Give the region's range fresh pages, then free it. The kernel may keep
+ * the pinned pages until its last user lets go and may write them until
+ * then: late kernel writes land in the old pages, never in memory the
+ * process reuses.
+ */
+KUPLIB_INLINE int __kup_chan_free(struct kup_channel *ch)
+{
+	if (mmap(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		free(ch);
+		return -errno;	/* leak the range rather than reuse it */
+	}
+	free(ch->mem);
+	free(ch);
+	return 0;
+}
+
+/* Close the device and every channel still attached through it. */
+KUPLIB_INLINE void kup_close(struct kup_device *dev)
+{
+	struct kup_channel *ch, *next;
+
+	if (!dev)
+		return;
+	close(dev->fd);		/* detaches every channel */
+	for (ch = dev->chans; ch; ch = next) {
+		next = ch->next;
+		__kup_chan_free(ch);
+	}
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
+/* The fd to add to poll/epoll/io_uring; see kup_chan_arm(). */
+KUPLIB_INLINE int kup_fd(const struct kup_device *dev)
+{
+	return dev->fd;
+}
+
+/* Bytes a region needs for buffers of buf_size bytes (one slot). */
+KUPLIB_INLINE size_t kup_region_len(const struct kup_device *dev,
+				    size_t buf_size)
+{
+	size_t page = (size_t)dev->info.page_size;
+	size_t len = (size_t)dev->info.region_size -
+		     2 * (size_t)dev->info.max_buf_size + 2 * buf_size;
+
+	return (len + page - 1) / page * page;
+}
+
+/* Check the header the kernel wrote and locate every part through it. */
+KUPLIB_INLINE int __kup_chan_map(struct kup_channel *ch)
+{
+	const struct kup_region_hdr *h = (const struct kup_region_hdr *)ch->mem;
+	unsigned char *base = (unsigned char *)ch->mem;
+	uint64_t size;
+
+	/* Pairs with smp_store_release(&h->magic) in driver/region.c. */
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != KUP_REGION_MAGIC)
+		return -EBADMSG;
+	if (h->abi_version != KUP_ABI_VERSION)
+		return -EPROTONOSUPPORT;
+	size = h->region_size;
+	if (h->hdr_size < sizeof(*h) || size > ch->mem_len || !h->nslots ||
+	    h->line_size != KUP_LINE_SIZE || !h->buf_size ||
+	    h->kstate_off + sizeof(struct kup_kstate) > size ||
+	    h->ustate_off + sizeof(struct kup_ustate) > size ||
+	    h->slot_off + sizeof(struct kup_slot) > size ||
+	    h->to_kernel_off + (uint64_t)h->buf_size > size ||
+	    h->to_user_off + (uint64_t)h->buf_size > size)
+		return -EBADMSG;
+	ch->hdr = h;
+	ch->ks = (const struct kup_kstate *)(base + h->kstate_off);
+	ch->us = (struct kup_ustate *)(base + h->ustate_off);
+	ch->slot = (struct kup_slot *)(base + h->slot_off);
+	ch->to_kernel = base + h->to_kernel_off;
+	ch->to_user = base + h->to_user_off;
+	ch->buf_size = h->buf_size;
+	ch->chan = h->chan;
+	ch->uturn = 1;		/* the kernel holds turn 0 */
+	ch->consumed = 0;
+	return 0;
+}
+
+/*
+ * Allocate a region for buffers of at least buf_size bytes (0: the
+ * device's largest; the region is whole pages, so the kernel may give
+ * more: see kup_chan_buf_size()), attach it to channel chan
+ * (KUP_CHAN_ANY: the lowest free one) and check it. flags: zero.
+ */
+KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
+				  size_t buf_size, unsigned int flags,
+				  struct kup_channel **chp)
+{
+	struct kup_attach arg;
+	struct kup_channel *ch;
+	int ret;
+
+	if (!dev || !chp || flags)
+		return -EINVAL;
+	if (!buf_size)
+		buf_size = dev->info.max_buf_size;
+	if (buf_size > dev->info.max_buf_size ||
+	    buf_size < dev->info.min_buf_size)
+		return -EINVAL;
+	ch = (struct kup_channel *)calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->dev = dev;
+	ch->spins = KUP_DEFAULT_SPINS;
+	ch->poll_limit = KUP_DEFAULT_POLL_LIMIT;
+	ch->mem_len = kup_region_len(dev, buf_size);
+	ret = posix_memalign(&ch->mem, (size_t)dev->info.page_size,
+			     ch->mem_len);
+	if (ret) {
+		free(ch);
+		return -ret;
+	}
+	memset(ch->mem, 0, ch->mem_len);
+
+	memset(&arg, 0, sizeof(arg));
+	arg.addr = (uintptr_t)ch->mem;
+	arg.len = ch->mem_len;
+	arg.chan = chan;
+	if (ioctl(dev->fd, KUP_IOC_ATTACH, &arg) < 0) {
+		ret = -errno;
+		free(ch->mem);
+		free(ch);
+		return ret;
+	}
+	ret = __kup_chan_map(ch);
+	if (ret) {
+		struct kup_chan_req req;
+
+		memset(&req, 0, sizeof(req));
+		req.chan = arg.chan;
+		ioctl(dev->fd, KUP_IOC_DETACH, &req);
+		__kup_chan_free(ch);
+		return ret;
+	}
+	pthread_mutex_lock(&dev->lock);
+	ch->next = dev->chans;
+	dev->chans = ch;
+	pthread_mutex_unlock(&dev->lock);
+	*chp = ch;
+	return 0;
+}
+
+/* Detach the channel and free its region. */
+KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
+{
+	struct kup_device *dev;
+	struct kup_channel **pp;
+	struct kup_chan_req req;
+	int ret = 0, ret2;
+
+	if (!ch)
+		return 0;
+	dev = ch->dev;
+	pthread_mutex_lock(&dev->lock);
+	for (pp = &dev->chans; *pp; pp = &(*pp)->next) {
+		if (*pp == ch) {
+			*pp = ch->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&dev->lock);
+	memset(&req, 0, sizeof(req));
+	req.chan = ch->chan;
+	if (ioctl(dev->fd, KUP_IOC_DETACH, &req) < 0)
+		ret = -errno;
+	ret2 = __kup_chan_free(ch);
+	return ret ? ret : ret2;
+}
+
+KUPLIB_INLINE uint32_t kup_chan_index(const struct kup_channel *ch)
+{
+	return ch->chan;
+}
+
+KUPLIB_INLINE size_t kup_chan_buf_size(const struct kup_channel *ch)
+{
+	return ch->buf_size;
+}
+
+/* Spins on the turn word before a blocking call sleeps (0: sleep now). */
+KUPLIB_INLINE void kup_chan_set_spin(struct kup_channel *ch,
+				     unsigned int spins)
+{
+	ch->spins = spins;
+}
+
+/* Polls after which a KUP_SPIN_ONLY call gives up with -ETIMEDOUT. */
+KUPLIB_INLINE void kup_chan_set_poll_limit(struct kup_channel *ch,
+					   unsigned long long polls)
+{
+	ch->poll_limit = polls;
+}
+
+/* 0 if the channel is usable, else why not. */
+KUPLIB_INLINE int __kup_chan_check(const struct kup_channel *ch)
+{
+	/*
+	 * Pairs with smp_store_release(&ks->state) in driver/region.c
+	 * (kup_region_set_state): the error code is visible with the state.
+	 */
+	uint32_t state = __atomic_load_n(&ch->ks->state, __ATOMIC_ACQUIRE);
+	uint32_t err;
+
+	switch (state) {
+	case KUP_STATE_ATTACHED:
+		return 0;
+	case KUP_STATE_SHUTDOWN:
+		return -ESHUTDOWN;
+	case KUP_STATE_DETACHED:
+		return -ENOTCONN;
+	default:
+		err = __atomic_load_n(&ch->ks->error, __ATOMIC_RELAXED);
+		return err && err < 4096 ? -(int)err : -EPROTO;
+	}
+}
+
+/* 1: we hold the turn; 0: the kernel does; < 0: the channel stopped. */
+KUPLIB_INLINE int __kup_turn(const struct kup_channel *ch)
+{
+	int ret = __kup_chan_check(ch);
+	uint32_t t;
+
+	if (ret)
+		return ret;
+	/*
+	 * Pairs with smp_store_release(&slot->turn) in driver/chan.c
+	 * (kup_kpass): the kernel's message, len and seq are visible once
+	 * the turn is.
+	 */
+	t = __atomic_load_n(&ch->slot->turn, __ATOMIC_ACQUIRE);
+	if (t == ch->uturn)
+		return 1;
+	if (t == ch->uturn - 1)
+		return 0;
+	return -EPROTO;		/* someone in this process wrote the turn */
+}
+
+/* Need-wakeup, waiter half: flag, full barrier, re-check, sleep. */
+KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch)
+{
+	struct kup_chan_req req;
+	int ret;
+
+	__atomic_store_n(&ch->us->uwait, 1, __ATOMIC_RELAXED);
+	/*
+	 * Pairs with smp_mb() in driver/chan.c (kup_kpass) between the
+	 * kernel's turn store and its uwait load: either the kernel sees
+	 * uwait and wakes us, or we see its turn here.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ret = __kup_turn(ch);
+	if (!ret) {
+		memset(&req, 0, sizeof(req));
+		req.chan = ch->chan;
+		if (ioctl(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
+			ret = errno == EINTR ? -EINTR : 0;
+	}
+	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
+	return ret < 0 ? ret : 0;
+}
+
+/* Wait until we hold the turn. */
+KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, unsigned int flags)
+{
+	unsigned long long i;
+	int ret;
+
+	for (i = 0;; i++) {
+		ret = __kup_turn(ch);
+		if (ret)
+			return ret < 0 ? ret : 0;
+		if (flags & KUP_NONBLOCK)
+			return -EAGAIN;
+		if (flags & KUP_SPIN_ONLY) {
+			if (i >= ch->poll_limit)
+				return -ETIMEDOUT;
+		} else if (i >= ch->spins) {
+			ret = __kup_sleep(ch);
+			if (ret)
+				return ret;
+			i = 0;
+			continue;
+		}
+		__kup_pause();
+	}
+}
+
+/* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
+KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len)
+{
+	uint32_t next = ch->uturn + 1;
+	struct kup_chan_req req;
+
+	__atomic_store_n(&ch->slot->len, len, __ATOMIC_RELAXED);
+	__atomic_store_n(&ch->slot->seq, next, __ATOMIC_RELAXED);
+	__atomic_store_n(&ch->slot->flags, 0, __ATOMIC_RELAXED);
+	/*
+	 * Pairs with smp_load_acquire(&slot->turn) in driver/chan.c
+	 * (kup_kturn): the kernel sees our message, len and seq before it
+	 * sees its turn.
+	 */
+	__atomic_store_n(&ch->slot->turn, next, __ATOMIC_RELEASE);
+	ch->uturn += 2;
+	ch->consumed = 0;
+	/*
+	 * Pairs with smp_mb() in driver/chan.c (kup_wait_kturn) between
+	 * setting kwait and re-checking the turn: either we see kwait here,
+	 * or the kernel sees our turn before it sleeps.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED)) {
+		memset(&req, 0, sizeof(req));
+		req.chan = ch->chan;
+		ioctl(ch->dev->fd, KUP_IOC_WAKE, &req);
+	}
+}
+
+/* Wait for the turn, copy len bytes to the kernel, pass the turn. */
+KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
+			   size_t len, unsigned int flags)
+{
+	int ret;
+
+	if (len > ch->buf_size)
+		return -EMSGSIZE;
+	ret = __kup_wait(ch, flags);
+	if (ret)
+		return ret;
+	if (len)
+		memcpy(ch->to_kernel, data, len);
+	__kup_pass(ch, (uint32_t)len);
+	return 0;
+}
+
+/* Pass the turn without data (a message of length 0). */
+KUPLIB_INLINE int kup_pass(struct kup_channel *ch, unsigned int flags)
+{
+	return kup_send(ch, NULL, 0, flags);
+}
+
+/*
+ * Wait for the kernel to pass the turn; *data points at its message in
+ * the shared buffer (zero-copy), valid until our next send or pass.
+ * Returns the length; -EDEADLK if we hold the turn and already read it.
+ */
+KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
+			       unsigned int flags)
+{
+	uint32_t len, seq;
+	int ret;
+
+	ret = __kup_wait(ch, flags);
+	if (ret)
+		return ret;
+	if (ch->consumed)
+		return -EDEADLK;
+	len = __atomic_load_n(&ch->slot->len, __ATOMIC_RELAXED);
+	seq = __atomic_load_n(&ch->slot->seq, __ATOMIC_RELAXED);
+	if (seq != ch->uturn || len > ch->buf_size)
+		return -EBADMSG;
+	ch->consumed = 1;
+	*data = ch->to_user;
+	return (ssize_t)len;
+}
+
+/* Zero-copy send: wait for the turn and return the outgoing buffer. */
+KUPLIB_INLINE int kup_send_buf(struct kup_channel *ch, void **buf,
+			       size_t *size, unsigned int flags)
+{
+	int ret = __kup_wait(ch, flags);
+
+	if (ret)
+		return ret;
+	*buf = ch->to_kernel;
+	*size = ch->buf_size;
+	return 0;
+}
+
+/* Pass the turn with len bytes written in place after kup_send_buf(). */
+KUPLIB_INLINE int kup_send_commit(struct kup_channel *ch, size_t len)
+{
+	int ret;
+
+	if (len > ch->buf_size)
+		return -EMSGSIZE;
+	ret = __kup_turn(ch);
+	if (ret <= 0)
+		return ret ? ret : -EPERM;
+	__kup_pass(ch, (uint32_t)len);
+	return 0;
+}
+
+/* 1 if we hold the turn now, 0 if not, < 0 if the channel stopped. */
+KUPLIB_INLINE int kup_chan_ready(const struct kup_channel *ch)
+{
+	return __kup_turn(ch);
+}
+
+/*
+ * Before waiting in poll/epoll/io_uring on kup_fd(): ask the kernel to
+ * wake the fd when it passes this channel's turn. Returns 1 if the turn
+ * is already ours (do not wait), 0 if armed. kup_chan_disarm() afterwards.
+ */
+KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
+{
+	__atomic_store_n(&ch->us->uwait, 1, __ATOMIC_RELAXED);
+	/* Same pairing as in __kup_sleep(). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __kup_turn(ch);
+}
+
+KUPLIB_INLINE void kup_chan_disarm(struct kup_channel *ch)
+{
+	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * The FreeBSD KUP user API (kuplib/kup.h), so that KUP programs build
+ * unchanged. Handles are struct kup_device / struct kup_channel pointers.
+ * Errors: NULL or a negative errno; kernproxy_error() tells the last one.
+ */
+#define KP_NB		1
+#define EKU_SHUTDOWN	0x4b5501	/* the kernel module is shutting down */
+#define EKU_NOTREADY	0x4b5502	/* no device, no free channel, not our turn */
+
+KUPLIB_INLINE void __kernproxy_set_error(struct kup_device *dev, int err)
+{
+	int e = -err;
+
+	if (e == ESHUTDOWN)
+		e = EKU_SHUTDOWN;
+	else if (e == ENOENT || e == ENODEV || e == EBUSY || e == EAGAIN ||
+		 e == ENOTCONN)
+		e = EKU_NOTREADY;
+	__atomic_store_n(&dev->error, e, __ATOMIC_RELAXED);
+}
+
+KUPLIB_INLINE void *kernproxy_open(char const *name)
+{
+	struct kup_device *dev;
+	int ret = kup_open(name, &dev);
+
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
+	return dev;
+}
+
+/* Attach channel chan_id if free, else the next free one; size in pages. */
+KUPLIB_INLINE void *kernproxy_channel(void *handle, size_t chan_id,
+				      size_t size)
+{
+	struct kup_device *dev = (struct kup_device *)handle;
+	struct kup_channel *ch = NULL;
+	size_t bytes;
+	int ret;
+
+	if (!dev)
+		return NULL;
+	bytes = size ? size * (size_t)dev->info.page_size : 0;
+	if (size && bytes / size != (size_t)dev->info.page_size) {
+		__kernproxy_set_error(dev, -EINVAL);
+		return NULL;
+	}
+	ret = -EBUSY;
+	if (chan_id < dev->info.nchan)
+		ret = kup_chan_attach(dev, (uint32_t)chan_id, bytes, 0, &ch);
+	if (ret == -EBUSY)
+		ret = kup_chan_attach(dev, KUP_CHAN_ANY, bytes, 0, &ch);
+	if (ret) {
+		__kernproxy_set_error(dev, ret);
+		return NULL;
+	}
+	return ch;
+}
+
+KUPLIB_INLINE void *kernproxy_receive(void *chan, int flags)
+{
+	struct kup_channel *ch = (struct kup_channel *)chan;
+	const void *data;
+	ssize_t len;
+
+	len = kup_recv(ch, &data, (flags & KP_NB) ? KUP_NONBLOCK : 0);
+	if (len < 0) {
+		__kernproxy_set_error(ch->dev, (int)len);
+		return NULL;
+	}
+	return (void *)data;
+}
+
+KUPLIB_INLINE int kernproxy_send(void *chan, void *data, size_t len,
+				 int flags)
+{
+	struct kup_channel *ch = (struct kup_channel *)chan;
+	int ret;
+
+	ret = kup_send(ch, data, len, (flags & KP_NB) ? KUP_NONBLOCK : 0);
+	if (ret)
+		__kernproxy_set_error(ch->dev, ret);
+	return ret;
+}
+
+/* Close the device and every channel opened on it. */
+KUPLIB_INLINE void kernproxy_close(void *handle)
+{
+	kup_close((struct kup_device *)handle);
+}
+
+KUPLIB_INLINE int kernproxy_error(void *handle)
+{
+	struct kup_device *dev = (struct kup_device *)handle;
+
+	return dev ? __atomic_load_n(&dev->error, __ATOMIC_RELAXED) : EINVAL;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KUP_LIB_H */

@@ -1,0 +1,568 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kup foundation tests: attaching user memory, what the kernel pins and
+ * charges for it, the header it writes, every refused input with its
+ * errno, and what happens when the process goes away or unmaps the
+ * memory while the kernel still has it. Needs kup.ko and kup_echo.ko.
+ */
+#include "kup_test.h"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+
+FIXTURE(region) {
+	int fd;
+	struct kup_info info;
+	size_t page;
+	long pins0;
+};
+
+FIXTURE_SETUP(region)
+{
+	self->fd = open(ECHO_PATH, O_RDWR | O_CLOEXEC);
+	if (self->fd < 0)
+		SKIP(return, "%s: %s (load kup.ko and kup_echo.ko)", ECHO_PATH,
+		     strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, KUP_IOC_INFO, &self->info));
+	self->page = sysconf(_SC_PAGESIZE);
+	self->pins0 = pins_held();
+}
+
+FIXTURE_TEARDOWN(region)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+static int attach(int fd, void *addr, size_t len, __u32 chan, __u32 *out)
+{
+	struct kup_attach a;
+
+	memset(&a, 0, sizeof(a));
+	a.addr = (uintptr_t)addr;
+	a.len = len;
+	a.chan = chan;
+	if (ioctl(fd, KUP_IOC_ATTACH, &a) < 0)
+		return -errno;
+	if (out)
+		*out = a.chan;
+	return 0;
+}
+
+static int detach(int fd, __u32 chan)
+{
+	struct kup_chan_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.chan = chan;
+	return ioctl(fd, KUP_IOC_DETACH, &r) < 0 ? -errno : 0;
+}
+
+static void *alloc_region(size_t len)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, sysconf(_SC_PAGESIZE), len))
+		return NULL;
+	memset(p, 0, len);
+	return p;
+}
+
+TEST_F(region, info)
+{
+	EXPECT_EQ(KUP_ABI_VERSION, self->info.abi_version);
+	EXPECT_GE(self->info.nchan, 2);
+	EXPECT_EQ(1, self->info.nslots);
+	EXPECT_EQ(self->page, self->info.page_size);
+	EXPECT_EQ(0, self->info.max_buf_size % self->page);
+	EXPECT_LE(self->info.min_buf_size, self->info.max_buf_size);
+	EXPECT_EQ(self->page + 2ULL * self->info.max_buf_size,
+		  self->info.region_size);
+	EXPECT_EQ(0, self->info.reserved0);
+	EXPECT_EQ(0, self->info.reserved[0]);
+	EXPECT_EQ(0, self->info.reserved[1]);
+}
+
+/* One page: the control block and two small buffers share it. */
+TEST_F(region, attach_one_page)
+{
+	const struct kup_region_hdr *h;
+	const struct kup_kstate *ks;
+	const struct kup_slot *slot;
+	void *mem = alloc_region(self->page);
+	__u32 chan = 99;
+
+	ASSERT_NE(NULL, mem);
+	ASSERT_EQ(0, attach(self->fd, mem, self->page, KUP_CHAN_ANY, &chan));
+	ASSERT_LT(chan, self->info.nchan);
+	EXPECT_EQ(self->pins0 + 1, pins_held());
+
+	h = (const struct kup_region_hdr *)mem;
+	EXPECT_EQ(KUP_REGION_MAGIC, h->magic);
+	EXPECT_EQ(KUP_ABI_VERSION, h->abi_version);
+	EXPECT_EQ(sizeof(*h), h->hdr_size);
+	EXPECT_EQ(chan, h->chan);
+	EXPECT_EQ(1, h->nslots);
+	EXPECT_EQ(KUP_LINE_SIZE, h->line_size);
+	EXPECT_LE(h->region_size, self->page);
+	EXPECT_GE(h->buf_size, KUP_LINE_SIZE);
+	EXPECT_EQ(0, h->buf_size % KUP_LINE_SIZE);
+	EXPECT_LE(h->to_user_off + h->buf_size, h->region_size);
+	EXPECT_GE(h->to_user_off, h->to_kernel_off + h->buf_size);
+	/* Parts written by different sides never share a line. */
+	EXPECT_EQ(0, h->kstate_off % KUP_LINE_SIZE);
+	EXPECT_EQ(0, h->ustate_off % KUP_LINE_SIZE);
+	EXPECT_EQ(0, h->slot_off % KUP_LINE_SIZE);
+	EXPECT_NE(h->kstate_off / KUP_LINE_SIZE, h->ustate_off / KUP_LINE_SIZE);
+	EXPECT_NE(h->slot_off / KUP_LINE_SIZE, h->ustate_off / KUP_LINE_SIZE);
+
+	ks = (const struct kup_kstate *)((char *)mem + h->kstate_off);
+	slot = (const struct kup_slot *)((char *)mem + h->slot_off);
+	EXPECT_EQ(KUP_STATE_ATTACHED, ks->state);
+	/* Turn 0 (kernel) or 1 if the echo thread already greeted. */
+	EXPECT_LE(__atomic_load_n(&slot->turn, __ATOMIC_ACQUIRE), 1);
+
+	ASSERT_EQ(0, detach(self->fd, chan));
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	EXPECT_EQ(KUP_STATE_DETACHED, ks->state);
+	free(mem);
+}
+
+/* Several MiB: every page of the layout is pinned and charged. */
+TEST_F(region, attach_several_mib)
+{
+	size_t len = self->info.region_size;
+	long npages = len / self->page;
+	long lck0 = vm_locked_kb();
+	const struct kup_region_hdr *h;
+	void *mem;
+	__u32 chan = 0;
+
+	ASSERT_GE(len, 2 << 20) TH_LOG("kup_echo buffers too small: %zu", len);
+	mem = alloc_region(len);
+	ASSERT_NE(NULL, mem);
+	ASSERT_EQ(0, attach(self->fd, mem, len, KUP_CHAN_ANY, &chan));
+	h = (const struct kup_region_hdr *)mem;
+	EXPECT_EQ(len, h->region_size);
+	EXPECT_EQ(self->info.max_buf_size, h->buf_size);
+	EXPECT_EQ(0, h->to_kernel_off % self->page);
+	EXPECT_EQ(self->pins0 + npages, pins_held());
+	EXPECT_EQ(lck0 + npages * (long)(self->page / 1024), vm_locked_kb());
+
+	ASSERT_EQ(0, detach(self->fd, chan));
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	EXPECT_EQ(lck0, vm_locked_kb());
+	free(mem);
+}
+
+/* An odd length: the kernel uses whole buffers inside it, never beyond. */
+TEST_F(region, attach_odd_size)
+{
+	size_t lens[] = { 3 * self->page + 123, self->page + 100,
+			  5 * self->page - 1 };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t len = lens[i];
+		unsigned char *mem = (unsigned char *)alloc_region(len + 64);
+		const struct kup_region_hdr *h;
+		__u32 chan = 0;
+
+		ASSERT_NE(NULL, mem);
+		memset(mem + len, 0xa5, 64);	/* canary past the end */
+		ASSERT_EQ(0, attach(self->fd, mem, len, KUP_CHAN_ANY, &chan));
+		h = (const struct kup_region_hdr *)mem;
+		EXPECT_LE(h->region_size, len);
+		EXPECT_LE(h->to_user_off + h->buf_size, len);
+		EXPECT_EQ(self->pins0 + region_pages(mem), pins_held());
+		ASSERT_EQ(0, detach(self->fd, chan));
+		EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+		for (size_t j = 0; j < 64; j++)
+			ASSERT_EQ(0xa5, mem[len + j]);
+		free(mem);
+	}
+}
+
+/*
+ * The proof: a kernel thread of kup_echo, not this process's syscall
+ * context, reads what we write and writes what we read.
+ */
+TEST_F(region, kthread_sees_user_writes)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	const void *reply;
+	char hello[32];
+	unsigned long n;
+	ssize_t len;
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach(dev, KUP_CHAN_ANY, 3000, 0, &ch));
+	/* At least what we asked for; the region is whole pages. */
+	EXPECT_LE(3000, kup_chan_buf_size(ch));
+
+	/* The kernel holds the first turn and greets. */
+	len = kup_recv(ch, &reply, 0);
+	snprintf(hello, sizeof(hello), "kup_echo %u", kup_chan_index(ch));
+	ASSERT_EQ((ssize_t)strlen(hello), len);
+	EXPECT_EQ(0, memcmp(hello, reply, len));
+
+	for (n = 0; n < 200; n++) {
+		size_t size = 1 + (n * 37) % kup_chan_buf_size(ch);
+
+		fill(ch->to_kernel, size, n);
+		ASSERT_EQ(0, kup_send_commit(ch, size));
+		len = kup_recv(ch, &reply, 0);
+		ASSERT_EQ((ssize_t)size, len);
+		/* The reply is in the other buffer: the kthread copied it. */
+		ASSERT_EQ((const void *)ch->to_user, reply);
+		ASSERT_EQ(-1, check(reply, size, n));
+	}
+	EXPECT_EQ(0, kup_chan_close(ch));
+	kup_close(dev);
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+}
+
+TEST_F(region, unknown_ioctl)
+{
+	EXPECT_EQ(-1, ioctl(self->fd, _IO(KUP_IOC_MAGIC, 0x7f)));
+	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, _IOWR('x', 1, struct kup_attach), 0));
+	EXPECT_EQ(ENOTTY, errno);
+	/* Right number, wrong size: a different command. */
+	EXPECT_EQ(-1, ioctl(self->fd, _IOWR(KUP_IOC_MAGIC, 0x01, __u64), 0));
+	EXPECT_EQ(ENOTTY, errno);
+}
+
+TEST_F(region, bad_pointer)
+{
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_INFO, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_DETACH, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+}
+
+TEST_F(region, bad_arguments)
+{
+	void *mem = alloc_region(4 * self->page);
+	struct kup_attach a;
+	struct kup_chan_req r;
+
+	ASSERT_NE(NULL, mem);
+	/* Reserved fields and flags must be zero. */
+	memset(&a, 0, sizeof(a));
+	a.addr = (uintptr_t)mem;
+	a.len = 4 * self->page;
+	a.chan = KUP_CHAN_ANY;
+	a.flags = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.flags = 0;
+	a.reserved[1] = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	/* Alignment, length bounds, overflow, channel index. */
+	EXPECT_EQ(-EINVAL, attach(self->fd, (char *)mem + 8, 2 * self->page,
+				  KUP_CHAN_ANY, NULL));
+	EXPECT_EQ(-EINVAL, attach(self->fd, mem, self->page - 1, KUP_CHAN_ANY,
+				  NULL));
+	EXPECT_EQ(-EINVAL, attach(self->fd, mem, 0, KUP_CHAN_ANY, NULL));
+	EXPECT_EQ(-EINVAL, attach(self->fd, mem, (size_t)-self->page,
+				  KUP_CHAN_ANY, NULL));
+	EXPECT_EQ(-EINVAL, attach(self->fd, mem, 4 * self->page,
+				  self->info.nchan, NULL));
+	EXPECT_EQ(-EINVAL, attach(self->fd, mem, 4 * self->page,
+				  KUP_CHAN_ANY - 1, NULL));
+	/* Kernel addresses and holes: access_ok() and GUP refuse them. */
+	EXPECT_EQ(-EFAULT, attach(self->fd, (void *)0xffff888000000000ULL,
+				  4 * self->page, KUP_CHAN_ANY, NULL));
+	EXPECT_EQ(-EFAULT, attach(self->fd, (void *)(uintptr_t)self->page,
+				  4 * self->page, KUP_CHAN_ANY, NULL));
+	/* Detach requests. */
+	memset(&r, 0, sizeof(r));
+	r.reserved = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_DETACH, &r));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EINVAL, detach(self->fd, self->info.nchan));
+	EXPECT_EQ(-ENOTCONN, detach(self->fd, 0));
+	r.reserved = 0;
+	r.flags = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_WAKE, &r));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(self->pins0, pins_held());
+	free(mem);
+}
+
+TEST_F(region, unmapped_hole)
+{
+	size_t len = 8 * self->page;
+	char *mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, mem);
+	memset(mem, 1, len);
+	/* A hole in the middle: the partial pin is undone. */
+	ASSERT_EQ(0, munmap(mem + 4 * self->page, self->page));
+	EXPECT_EQ(-EFAULT, attach(self->fd, mem, len, KUP_CHAN_ANY, NULL));
+	EXPECT_EQ(self->pins0, pins_held());
+	munmap(mem, len);
+}
+
+TEST_F(region, read_only_refused)
+{
+	size_t len = 4 * self->page;
+	void *mem = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_EQ(-EFAULT, attach(self->fd, mem, len, KUP_CHAN_ANY, NULL));
+	EXPECT_EQ(self->pins0, pins_held());
+	munmap(mem, len);
+}
+
+TEST_F(region, second_attach_busy)
+{
+	void *a = alloc_region(2 * self->page);
+	void *b = alloc_region(2 * self->page);
+	int fd2 = open(ECHO_PATH, O_RDWR);
+	__u32 chan = 0;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, attach(self->fd, a, 2 * self->page, KUP_CHAN_ANY, &chan));
+	/* The same channel, from this fd and from another one. */
+	EXPECT_EQ(-EBUSY, attach(self->fd, b, 2 * self->page, chan, NULL));
+	EXPECT_EQ(-EBUSY, attach(fd2, b, 2 * self->page, chan, NULL));
+	/* Another fd cannot detach or wake what it did not attach. */
+	EXPECT_EQ(-ENOTCONN, detach(fd2, chan));
+	close(fd2);
+	ASSERT_EQ(0, detach(self->fd, chan));
+	/* And after the detach, the channel can be attached again. */
+	ASSERT_EQ(0, attach(self->fd, b, 2 * self->page, chan, NULL));
+	EXPECT_EQ(KUP_REGION_MAGIC, ((struct kup_region_hdr *)b)->magic);
+	ASSERT_EQ(0, detach(self->fd, chan));
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	free(a);
+	free(b);
+}
+
+TEST_F(region, all_channels_busy)
+{
+	unsigned int n = self->info.nchan, i;
+	void **mem = (void **)calloc(n + 1, sizeof(*mem));
+
+	ASSERT_NE(NULL, mem);
+	for (i = 0; i <= n; i++) {
+		mem[i] = alloc_region(self->page);
+		ASSERT_NE(NULL, mem[i]);
+	}
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, attach(self->fd, mem[i], self->page, i, NULL));
+	EXPECT_EQ(-EBUSY, attach(self->fd, mem[n], self->page, KUP_CHAN_ANY,
+				 NULL));
+	EXPECT_EQ(self->pins0 + n, pins_held());
+	/* Closing the fd detaches every channel. */
+	close(self->fd);
+	self->fd = -1;
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	for (i = 0; i <= n; i++)
+		free(mem[i]);
+	free(mem);
+}
+
+/* Over RLIMIT_MEMLOCK without CAP_IPC_LOCK: -ENOMEM, nothing pinned. */
+TEST_F(region, memlock_limit)
+{
+	pid_t pid = fork();
+	int status;
+
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct rlimit rl = { 16 * self->page, 16 * self->page };
+		size_t big = 64 * self->page;
+		void *mem = alloc_region(big);
+		int status_fd = open("/proc/self/status", O_RDONLY);
+		__u32 chan = 0;
+
+		/* Becoming nobody drops every capability. */
+		if (!mem || setrlimit(RLIMIT_MEMLOCK, &rl) ||
+		    setgid(65534) || setuid(65534))
+			_exit(10);
+		if (attach(self->fd, mem, big, KUP_CHAN_ANY, NULL) != -ENOMEM)
+			_exit(11);
+		if (attach(self->fd, mem, 4 * self->page, KUP_CHAN_ANY, &chan))
+			_exit(12);
+		/* status_fd was opened while we could still read it. */
+		if (vm_locked_kb_fd(status_fd) !=
+		    region_pages(mem) * (long)self->page / 1024)
+			_exit(13);
+		if (detach(self->fd, chan) || vm_locked_kb_fd(status_fd) != 0)
+			_exit(14);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+}
+
+/* A process killed while attached leaves no pin behind. */
+TEST_F(region, killed_while_attached)
+{
+	int pipefd[2];
+	pid_t pid;
+	char c;
+	int status;
+
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kup_device *dev = NULL;
+		struct kup_channel *ch = NULL;
+		const void *d;
+
+		if (kup_open(ECHO_NAME, &dev) ||
+		    kup_chan_attach(dev, KUP_CHAN_ANY, 64 * 1024, 0, &ch) ||
+		    kup_recv(ch, &d, 0) < 0 || kup_send(ch, "x", 1, 0))
+			_exit(1);
+		/* Die holding a message in flight, the kernel mid-reply. */
+		if (write(pipefd[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	ASSERT_EQ(1, read(pipefd[0], &c, 1));
+	EXPECT_LT(self->pins0, pins_held());
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	close(pipefd[0]);
+}
+
+/*
+ * Memory unmapped while attached stays pinned and mapped for the kernel:
+ * the kthread writes its reply into the old pages, and new memory at the
+ * same address never sees it.
+ */
+TEST_F(region, munmap_while_attached)
+{
+	size_t len = 3 * self->page;
+	long served0 = echo_stat("messages");
+	struct kup_attach a;
+	unsigned char *mem, *again;
+	const struct kup_region_hdr *h;
+	struct kup_slot *slot;
+	size_t i;
+
+	mem = (unsigned char *)mmap(NULL, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	memset(mem, 0, len);
+	memset(&a, 0, sizeof(a));
+	a.addr = (uintptr_t)mem;
+	a.len = len;
+	a.chan = KUP_CHAN_ANY;
+	ASSERT_EQ(0, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	h = (const struct kup_region_hdr *)mem;
+	slot = (struct kup_slot *)(mem + h->slot_off);
+
+	/* Raw protocol: wait for the greeting (turn 1), then send turn 2. */
+	for (i = 0; __atomic_load_n(&slot->turn, __ATOMIC_ACQUIRE) != 1 &&
+	     i < 5000; i++)
+		usleep(1000);
+	ASSERT_EQ(1, slot->turn);
+	memset(mem + h->to_kernel_off, 0x5a, 100);
+	slot->len = 100;
+	slot->seq = 2;
+	__atomic_store_n(&slot->turn, 2, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&((struct kup_kstate *)(mem + h->kstate_off))->kwait,
+			    __ATOMIC_SEQ_CST)) {
+		struct kup_chan_req r;
+
+		memset(&r, 0, sizeof(r));
+		r.chan = a.chan;
+		ioctl(self->fd, KUP_IOC_WAKE, &r);
+	}
+	ASSERT_EQ(0, munmap(mem, len));
+
+	/* The kthread replies into pages this process no longer maps. */
+	EXPECT_LE(served0 + 1, echo_stat_wait("messages", served0 + 1, 5000));
+	again = (unsigned char *)mmap(mem, len, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				      -1, 0);
+	ASSERT_EQ(mem, again);
+	for (i = 0; i < len; i++)
+		ASSERT_EQ(0, again[i]);
+	EXPECT_LT(self->pins0, pins_held());
+	ASSERT_EQ(0, detach(self->fd, a.chan));
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	munmap(again, len);
+}
+
+/* Closing the fd undoes everything, including the memlock charge. */
+TEST_F(region, close_releases)
+{
+	long lck0 = vm_locked_kb();
+	void *mem = alloc_region(16 * self->page);
+
+	ASSERT_NE(NULL, mem);
+	ASSERT_EQ(0, attach(self->fd, mem, 16 * self->page, KUP_CHAN_ANY,
+			    NULL));
+	EXPECT_EQ(lck0 + region_pages(mem) * (long)self->page / 1024,
+		  vm_locked_kb());
+	close(self->fd);
+	self->fd = -1;
+	EXPECT_EQ(lck0, vm_locked_kb());
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	free(mem);
+}
+
+/* Many attach/detach cycles from several threads: no leak, no splat. */
+static void *churn(void *arg)
+{
+	int fd = *(int *)arg;
+	size_t page = sysconf(_SC_PAGESIZE);
+	void *mem = alloc_region(4 * page);
+	long fails = 0;
+	int i;
+
+	for (i = 0; i < 300 && mem; i++) {
+		__u32 chan = 0;
+
+		if (attach(fd, mem, 4 * page, KUP_CHAN_ANY, &chan)) {
+			fails++;
+			continue;
+		}
+		if (detach(fd, chan))
+			fails += 1000;
+	}
+	free(mem);
+	return (void *)fails;
+}
+
+TEST_F(region, attach_detach_churn)
+{
+	pthread_t t[4];
+	void *ret;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, churn, &self->fd));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], &ret));
+		/* Only -EBUSY races are allowed, never a failed detach. */
+		EXPECT_GT(1000, (long)ret);
+	}
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+}
+
+TEST_HARNESS_MAIN

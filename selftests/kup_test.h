@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by kup's selftests. Every wait here is bounded and
+ * pauses between polls.
+ */
+#ifndef KUP_TEST_H
+#define KUP_TEST_H
+
+#include <kup.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ECHO_NAME	"kup_echo"
+#define ECHO_PATH	"/dev/kup_echo"
+#define ROT13_NAME	"kup_rot13"
+
+/* A value of /proc/vmstat, or -1. */
+static inline long vmstat_get(const char *key)
+{
+	char name[64];
+	long val, ret = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &val) == 2) {
+		if (!strcmp(name, key)) {
+			ret = val;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Pages pinned with FOLL_PIN and not yet unpinned, system-wide. The
+ * counters are per-CPU batched: fold them first (root only).
+ */
+static inline long pins_held(void)
+{
+	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+	return vmstat_get("nr_foll_pin_acquired") -
+	       vmstat_get("nr_foll_pin_released");
+}
+
+/* Pages the kernel pinned for a region: its header says how many. */
+static inline long region_pages(const void *mem)
+{
+	const struct kup_region_hdr *h = (const struct kup_region_hdr *)mem;
+	long page = sysconf(_SC_PAGESIZE);
+
+	return (long)((h->region_size + page - 1) / page);
+}
+
+/* Wait (at most ms) until pins_held() == want; returns the last value. */
+static inline long pins_wait(long want, int ms)
+{
+	long now = pins_held();
+
+	while (now != want && ms-- > 0) {
+		usleep(1000);
+		now = pins_held();
+	}
+	return now;
+}
+
+/* VmLck in kB from an open /proc/<pid>/status (re-read from offset 0). */
+static inline long vm_locked_kb_fd(int fd)
+{
+	char buf[4096], *p;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long kb = -1;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "VmLck:");
+	if (!p || sscanf(p, "VmLck: %ld kB", &kb) != 1)
+		return -1;
+	return kb;
+}
+
+/* VmLck of this process in kB (pages kup charged to RLIMIT_MEMLOCK). */
+static inline long vm_locked_kb(void)
+{
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	long kb;
+
+	if (fd < 0)
+		return -1;
+	kb = vm_locked_kb_fd(fd);
+	close(fd);
+	return kb;
+}
+
+/* A counter of /sys/kernel/debug/kup_echo/stats, or -1. */
+static inline long echo_stat(const char *key)
+{
+	char name[64];
+	long val, ret = -1;
+	FILE *f = fopen("/sys/kernel/debug/kup_echo/stats", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &val) == 2) {
+		if (!strcmp(name, key)) {
+			ret = val;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* Wait (at most ms) until echo_stat(key) >= want. */
+static inline long echo_stat_wait(const char *key, long want, int ms)
+{
+	long now = echo_stat(key);
+
+	while (now < want && ms-- > 0) {
+		usleep(1000);
+		now = echo_stat(key);
+	}
+	return now;
+}
+
+/* Write a module parameter; returns 0 or -errno. */
+static inline int param_write(const char *mod, const char *param,
+			      const char *val)
+{
+	char path[256];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/parameters/%s", mod,
+		 param);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	if (fputs(val, f) < 0)
+		ret = -EIO;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+/* Wait (at most ms) for a path to exist. */
+static inline bool path_wait(const char *path, int ms)
+{
+	struct stat st;
+
+	while (stat(path, &st) && ms-- > 0)
+		usleep(1000);
+	return !stat(path, &st);
+}
+
+/* Deterministic payload: byte i of message n. */
+static inline unsigned char pattern(unsigned long n, size_t i)
+{
+	return (unsigned char)(n * 131 + i * 7 + (i >> 8));
+}
+
+static inline void fill(void *buf, size_t len, unsigned long n)
+{
+	unsigned char *p = (unsigned char *)buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = pattern(n, i);
+}
+
+/* Index of the first wrong byte, or -1. */
+static inline long check(const void *buf, size_t len, unsigned long n)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != pattern(n, i))
+			return (long)i;
+	return -1;
+}
+
+#endif /* KUP_TEST_H */
