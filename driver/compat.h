@@ -14,4 +14,13 @@
 #error "kup needs Linux 5.8 or later"
 #endif
 
+/* Timers: renamed in 6.2 (timer_delete_sync) and 6.16 (timer_container_of). */
+#include <linux/timer.h>
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+#define timer_delete_sync(t) del_timer_sync(t)
+#endif
+#ifndef timer_container_of
+#define timer_container_of(var, t, field) from_timer(var, t, field)
+#endif
+
 #endif /* _KUP_COMPAT_H */

@@ -10,6 +10,13 @@
  * the process's syscall context: they reach the process's memory only
  * through the kernel mapping kup made of it.
  *
+ * Commands for tests (a message that starts with them):
+ *   "KUPECHO:HOLD"     keep the turn until the session ends: the process
+ *                      can then test -EAGAIN, blocking, signals, shutdown;
+ *   "KUPECHO:NBPROBE"  echo, then from a timer (softirq context) try
+ *                      kup_recv() and kup_send() with KUP_NONBLOCK while
+ *                      the process holds the turn; the results show in
+ *                      the stats as nb_recv and nb_send.
  * Counters for tests: /sys/kernel/debug/kup_echo/stats (not an ABI).
  */
 
@@ -22,6 +29,11 @@
 #include <linux/slab.h>
 #include <linux/wait.h>
 
+#include "compat.h"
+
+#define ECHO_CMD_HOLD		"KUPECHO:HOLD"
+#define ECHO_CMD_NBPROBE	"KUPECHO:NBPROBE"
+
 static unsigned int nchan = 4;
 module_param(nchan, uint, 0444);
 MODULE_PARM_DESC(nchan, "Channels of /dev/kup_echo");
@@ -31,14 +43,16 @@ module_param(pages, uint, 0444);
 MODULE_PARM_DESC(pages, "Largest buffer per direction, in pages");
 
 static unsigned int spins = 2000;
-module_param(spins, uint, 0444);
-MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep");
+module_param(spins, uint, 0644);
+MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep (read at each attach)");
 
 struct echo_worker {
 	struct task_struct *task;
 	unsigned int chan;
 	atomic_t attached;		/* attaches not yet served */
 	wait_queue_head_t wq;
+	struct timer_list probe;
+	struct completion probed;
 };
 
 static struct kup_dev *echo_dev;
@@ -50,6 +64,9 @@ static atomic64_t echo_messages;
 static atomic64_t echo_bytes;
 static atomic64_t echo_sessions;
 static atomic64_t echo_errors[3];	/* ENOTCONN, protocol, other */
+static atomic64_t echo_nbprobes;
+static atomic_t echo_nb_recv;
+static atomic_t echo_nb_send;
 
 static void echo_count_error(int err)
 {
@@ -61,26 +78,79 @@ static void echo_count_error(int err)
 		atomic64_inc(&echo_errors[2]);
 }
 
+/* Timer callback, softirq context: only KUP_NONBLOCK calls are allowed. */
+static void echo_probe_fn(struct timer_list *t)
+{
+	struct echo_worker *w = timer_container_of(w, t, probe);
+	const void *data;
+	ssize_t len;
+
+	len = kup_recv(echo_dev, w->chan, &data, KUP_NONBLOCK);
+	if (len >= 0)
+		kup_release(echo_dev, w->chan);
+	atomic_set(&echo_nb_recv, len < 0 ? len : 0);
+	atomic_set(&echo_nb_send, kup_send(echo_dev, w->chan, "x", 1,
+					   KUP_NONBLOCK));
+	atomic64_inc(&echo_nbprobes);
+	complete(&w->probed);
+}
+
+/* Keep the turn until this session ends. */
+static int echo_hold(struct echo_worker *w)
+{
+	ssize_t ret;
+
+	kup_release(echo_dev, w->chan);
+	while (!kthread_should_stop()) {
+		ret = kup_chan_buf_size(echo_dev, w->chan);
+		if (ret < 0)
+			return ret;
+		if (atomic_read(&w->attached))
+			return -ENOTCONN;	/* a new session is waiting */
+		wait_event_interruptible_timeout(w->wq,
+				atomic_read(&w->attached) ||
+				kthread_should_stop(), HZ / 50);
+	}
+	return -EINTR;
+}
+
+static bool echo_is_cmd(const void *data, ssize_t len, const char *cmd)
+{
+	size_t n = strlen(cmd);
+
+	return len >= n && !memcmp(data, cmd, n);
+}
+
 /* Serve one attachment of w->chan until it ends; returns why. */
 static int echo_serve(struct echo_worker *w)
 {
+	bool probe;
 	char hello[32];
 	const void *data;
 	ssize_t len;
 	int ret;
 
 	atomic64_inc(&echo_sessions);
+	kup_dev_set_spin(echo_dev, READ_ONCE(spins));
 	len = scnprintf(hello, sizeof(hello), "kup_echo %u", w->chan);
 	ret = kup_send(echo_dev, w->chan, hello, len, 0);
 	while (!ret) {
 		len = kup_recv(echo_dev, w->chan, &data, 0);
 		if (len < 0)
 			return len;
+		if (echo_is_cmd(data, len, ECHO_CMD_HOLD))
+			return echo_hold(w);
+		probe = echo_is_cmd(data, len, ECHO_CMD_NBPROBE);
 		/* Reply from the request buffer itself: zero-copy receive. */
 		ret = kup_send(echo_dev, w->chan, data, len, 0);
-		if (!ret) {
-			atomic64_inc(&echo_messages);
-			atomic64_add(len, &echo_bytes);
+		if (ret)
+			break;
+		atomic64_inc(&echo_messages);
+		atomic64_add(len, &echo_bytes);
+		if (probe) {
+			reinit_completion(&w->probed);
+			mod_timer(&w->probe, jiffies + 1);
+			wait_for_completion(&w->probed);
 		}
 	}
 	return ret;
@@ -131,6 +201,9 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "enotconn %lld\n", atomic64_read(&echo_errors[0]));
 	seq_printf(m, "eproto %lld\n", atomic64_read(&echo_errors[1]));
 	seq_printf(m, "other_errors %lld\n", atomic64_read(&echo_errors[2]));
+	seq_printf(m, "nbprobes %lld\n", atomic64_read(&echo_nbprobes));
+	seq_printf(m, "nb_recv %d\n", atomic_read(&echo_nb_recv));
+	seq_printf(m, "nb_send %d\n", atomic_read(&echo_nb_send));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(echo_stats);
@@ -141,9 +214,11 @@ static void echo_stop_threads(void)
 
 	if (echo_acceptor)
 		kthread_stop(echo_acceptor);
-	for (i = 0; i < nchan; i++)
+	for (i = 0; i < nchan; i++) {
 		if (echo_workers[i].task)
 			kthread_stop(echo_workers[i].task);
+		timer_delete_sync(&echo_workers[i].probe);
+	}
 }
 
 static int __init echo_init(void)
@@ -165,10 +240,16 @@ static int __init echo_init(void)
 
 	for (i = 0; i < nchan; i++) {
 		struct echo_worker *w = &echo_workers[i];
-		struct task_struct *t;
 
 		w->chan = i;
 		init_waitqueue_head(&w->wq);
+		init_completion(&w->probed);
+		timer_setup(&w->probe, echo_probe_fn, 0);
+	}
+	for (i = 0; i < nchan; i++) {
+		struct echo_worker *w = &echo_workers[i];
+		struct task_struct *t;
+
 		t = kthread_run(echo_worker_fn, w, "kup_echo/%u", i);
 		if (IS_ERR(t)) {
 			ret = PTR_ERR(t);

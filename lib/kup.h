@@ -600,7 +600,7 @@ KUPLIB_INLINE void __kernproxy_set_error(struct kup_device *dev, int err)
 
 KUPLIB_INLINE void *kernproxy_open(char const *name)
 {
-	struct kup_device *dev;
+	struct kup_device *dev = NULL;
 	int ret = kup_open(name, &dev);
 
 	if (ret) {
@@ -641,7 +641,7 @@ KUPLIB_INLINE void *kernproxy_channel(void *handle, size_t chan_id,
 KUPLIB_INLINE void *kernproxy_receive(void *chan, int flags)
 {
 	struct kup_channel *ch = (struct kup_channel *)chan;
-	const void *data;
+	const void *data = NULL;
 	ssize_t len;
 
 	len = kup_recv(ch, &data, (flags & KP_NB) ? KUP_NONBLOCK : 0);

@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kup channel tests: the turn protocol between lib/kup.h and kernel
+ * threads (kup_echo, kup_rot13): every size, both initiators, all
+ * channels in parallel, non-blocking calls (user side and, from a timer,
+ * kernel side), no system call on the data path (seccomp strict mode),
+ * shutdown, death, and a hostile process. Needs kup.ko, kup_echo.ko and
+ * kup_rot13.ko; the shutdown test also needs KUP_ECHO_KO (the module path).
+ */
+#include "kup_test.h"
+
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+
+#define ECHO_HELLO_MAX	32
+
+/* The 6.1 harness has timeouts for fixture tests only. */
+FIXTURE(slow) {
+	int unused;
+};
+
+FIXTURE_SETUP(slow)
+{
+}
+
+FIXTURE_TEARDOWN(slow)
+{
+}
+
+/* Open kup_echo, attach a channel and consume the kernel's greeting. */
+static int echo_attach(struct kup_device **devp, struct kup_channel **chp,
+		       size_t buf)
+{
+	const void *d = NULL;
+	ssize_t len;
+	int ret;
+
+	ret = kup_open(ECHO_NAME, devp);
+	if (ret)
+		return ret;
+	ret = kup_chan_attach(*devp, KUP_CHAN_ANY, buf, 0, chp);
+	if (ret) {
+		kup_close(*devp);
+		return ret;
+	}
+	len = kup_recv(*chp, &d, 0);
+	if (len <= 0 || len >= ECHO_HELLO_MAX || memcmp(d, "kup_echo ", 9)) {
+		kup_close(*devp);
+		return len < 0 ? (int)len : -EBADMSG;
+	}
+	return 0;
+}
+
+/* One round trip of message n, len bytes, checked. 0 or -errno / 1. */
+static int roundtrip(struct kup_channel *ch, unsigned long n, size_t len,
+		     unsigned int flags)
+{
+	const void *d = NULL;
+	void *buf;
+	size_t size;
+	ssize_t got;
+	int ret;
+
+	ret = kup_send_buf(ch, &buf, &size, flags);
+	if (ret)
+		return ret;
+	if (len > size)
+		return -EMSGSIZE;
+	fill(buf, len, n);
+	ret = kup_send_commit(ch, len);
+	if (ret)
+		return ret;
+	got = kup_recv(ch, &d, flags);
+	if (got < 0)
+		return (int)got;
+	if ((size_t)got != len || check(d, len, n) >= 0)
+		return 1;
+	return 0;
+}
+
+FIXTURE(chan) {
+	struct kup_device *dev;
+	struct kup_channel *ch;
+	long pins0;
+};
+
+FIXTURE_SETUP(chan)
+{
+	int ret;
+
+	self->pins0 = pins_held();
+	ret = echo_attach(&self->dev, &self->ch, 8192);
+	if (ret == -ENOENT)
+		SKIP(return, "no %s (load kup.ko and kup_echo.ko)", ECHO_PATH);
+	ASSERT_EQ(0, ret);
+}
+
+FIXTURE_TEARDOWN(chan)
+{
+	if (self->dev) {
+		kup_chan_close(self->ch);
+		kup_close(self->dev);
+	}
+}
+
+/* Every message size from 1 byte to the full buffer, contents checked. */
+TEST_F(chan, every_size)
+{
+	size_t max = kup_chan_buf_size(self->ch), len;
+
+	ASSERT_EQ(8192, max);
+	for (len = 1; len <= max; len++)
+		ASSERT_EQ(0, roundtrip(self->ch, len, len, 0)) TH_LOG("len %zu",
+								      len);
+	/* A zero-length message is a pass; the echo passes back. */
+	ASSERT_EQ(0, roundtrip(self->ch, 0, 0, 0));
+}
+
+TEST_F(chan, one_byte_too_long)
+{
+	size_t max = kup_chan_buf_size(self->ch);
+	char *big = (char *)calloc(1, max + 1);
+	const void *d = NULL;
+
+	ASSERT_NE(NULL, big);
+	EXPECT_EQ(-EMSGSIZE, kup_send(self->ch, big, max + 1, 0));
+	EXPECT_EQ(-EMSGSIZE, kup_send_commit(self->ch, max + 1));
+	/* Refused before anything moved: the turn is still ours. */
+	EXPECT_EQ(1, kup_chan_ready(self->ch));
+	ASSERT_EQ(0, kup_send(self->ch, big, max, 0));
+	EXPECT_EQ((ssize_t)max, kup_recv(self->ch, &d, 0));
+	free(big);
+}
+
+/* The largest buffer kup_echo offers, several MiB, both directions. */
+TEST(largest_messages)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	size_t max;
+	int i;
+
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 0));
+	max = kup_chan_buf_size(ch);
+	ASSERT_EQ(dev->info.max_buf_size, max);
+	ASSERT_LE(2 << 20, max);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, roundtrip(ch, i, max - i, 0));
+	EXPECT_EQ(-EMSGSIZE, kup_send(ch, ch->to_kernel, max + 1, 0));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/* The kernel sends first: the greeting carries the channel number. */
+TEST(kernel_sends_first)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	char want[ECHO_HELLO_MAX];
+	const void *d = NULL;
+	ssize_t len;
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach(dev, KUP_CHAN_ANY, 4096, 0, &ch));
+	/* Before the kernel passes, the turn is not ours. */
+	len = kup_recv(ch, &d, 0);
+	snprintf(want, sizeof(want), "kup_echo %u", kup_chan_index(ch));
+	ASSERT_EQ((ssize_t)strlen(want), len);
+	EXPECT_EQ(0, memcmp(want, d, len));
+	/* Holding the turn with the message read: waiting cannot end. */
+	EXPECT_EQ(-EDEADLK, kup_recv(ch, &d, 0));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+static void rot13(char *s)
+{
+	for (; *s; s++) {
+		if ((*s >= 'a' && *s <= 'm') || (*s >= 'A' && *s <= 'M'))
+			*s += 13;
+		else if ((*s >= 'n' && *s <= 'z') || (*s >= 'N' && *s <= 'Z'))
+			*s -= 13;
+	}
+}
+
+/* kup_rot13 passes the first turn without data: the user sends first. */
+TEST(user_sends_first_after_pass)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	char msg[] = "Hello, kernel thread", want[sizeof(msg)];
+	const void *d = NULL;
+
+	ASSERT_EQ(0, kup_open(ROT13_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach(dev, KUP_CHAN_ANY, 0, 0, &ch));
+	ASSERT_EQ(0, kup_recv(ch, &d, 0));	/* the pass: no data */
+	ASSERT_EQ(0, kup_send(ch, msg, sizeof(msg), 0));
+	ASSERT_EQ((ssize_t)sizeof(msg), kup_recv(ch, &d, 0));
+	memcpy(want, msg, sizeof(msg));
+	rot13(want);
+	EXPECT_STREQ(want, (const char *)d);
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/* Devices of the KUP API refuse regions smaller than their pages. */
+TEST(fixed_size_device)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+
+	ASSERT_EQ(0, kup_open(ROT13_NAME, &dev));
+	EXPECT_EQ(dev->info.max_buf_size, dev->info.min_buf_size);
+	EXPECT_EQ(-EINVAL, kup_chan_attach(dev, KUP_CHAN_ANY, 128, 0, &ch));
+	kup_close(dev);
+}
+
+struct worker {
+	struct kup_channel *ch;
+	unsigned long count;
+	unsigned long done;
+	int err;
+};
+
+/* Sequence number and checksum in every message, both ways. */
+static void *parallel_worker(void *arg)
+{
+	struct worker *w = (struct worker *)arg;
+	unsigned long n;
+
+	for (n = 0; n < w->count; n++) {
+		size_t len = 16 + (n * 29) % 1000;
+		int ret = roundtrip(w->ch, n, len, 0);
+
+		if (ret) {
+			w->err = ret;
+			break;
+		}
+		w->done++;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(slow, all_channels_in_parallel, 900)
+{
+	struct kup_device *dev = NULL;
+	struct worker *w;
+	pthread_t *t;
+	unsigned int n, i;
+	long msgs0 = echo_stat("messages");
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	n = dev->info.nchan;
+	w = (struct worker *)calloc(n, sizeof(*w));
+	t = (pthread_t *)calloc(n, sizeof(*t));
+	ASSERT_NE(NULL, w);
+	ASSERT_NE(NULL, t);
+	for (i = 0; i < n; i++) {
+		const void *d;
+
+		ASSERT_EQ(0, kup_chan_attach(dev, i, 4096, 0, &w[i].ch));
+		ASSERT_LT(0, kup_recv(w[i].ch, &d, 0));
+		w[i].count = 100000;
+	}
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, parallel_worker,
+					    &w[i]));
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, w[i].err) TH_LOG("channel %u: error %d after %lu",
+					      i, w[i].err, w[i].done);
+		EXPECT_EQ(w[i].count, w[i].done);
+		kup_chan_close(w[i].ch);
+	}
+	/* The kernel side counted every message exactly once. */
+	EXPECT_EQ(msgs0 + (long)n * 100000, echo_stat("messages"));
+	kup_close(dev);
+	free(w);
+	free(t);
+}
+
+/* While the kernel holds the turn, non-blocking calls fail at once. */
+TEST_F(chan, nonblocking_user)
+{
+	const void *d = NULL;
+
+	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:HOLD", 12, 0));
+	EXPECT_EQ(-EAGAIN, kup_recv(self->ch, &d, KUP_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, kup_send(self->ch, "x", 1, KUP_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, kup_pass(self->ch, KUP_NONBLOCK));
+	EXPECT_EQ(0, kup_chan_ready(self->ch));
+	/* Pure polling gives up after its bound. */
+	kup_chan_set_poll_limit(self->ch, 100000);
+	EXPECT_EQ(-ETIMEDOUT, kup_recv(self->ch, &d, KUP_SPIN_ONLY));
+}
+
+/*
+ * The kernel's non-blocking calls, made from a timer (softirq context),
+ * fail with -EAGAIN while the process holds the turn, and never sleep.
+ */
+TEST_F(chan, nonblocking_kernel_from_softirq)
+{
+	long probes0 = echo_stat("nbprobes");
+	const void *d = NULL;
+
+	ASSERT_LE(0, probes0);
+	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:NBPROBE", 15, 0));
+	ASSERT_EQ(15, kup_recv(self->ch, &d, 0));
+	/* We hold the turn until the probe has run. */
+	ASSERT_EQ(probes0 + 1, echo_stat_wait("nbprobes", probes0 + 1, 5000));
+	EXPECT_EQ(-EAGAIN, echo_stat("nb_recv"));
+	EXPECT_EQ(-EAGAIN, echo_stat("nb_send"));
+	/* The channel still works. */
+	EXPECT_EQ(0, roundtrip(self->ch, 7, 100, 0));
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+struct blocked {
+	struct kup_channel *ch;
+	volatile int started;
+	volatile ssize_t ret;
+};
+
+static void *blocked_recv(void *arg)
+{
+	struct blocked *b = (struct blocked *)arg;
+	const void *d = NULL;
+
+	kup_chan_set_spin(b->ch, 100);
+	b->started = 1;
+	b->ret = kup_recv(b->ch, &d, 0);
+	return NULL;
+}
+
+/* A user blocked (asleep in the kernel) returns -EINTR on a signal. */
+TEST_F(chan, signal_interrupts_wait)
+{
+	struct sigaction sa;
+	struct blocked b = { .ch = self->ch, .ret = 1 };
+	const void *d = NULL;
+	pthread_t t;
+	int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;	/* no SA_RESTART */
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:HOLD", 12, 0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, blocked_recv, &b));
+	/* Wait until it announced that it sleeps. */
+	for (i = 0; i < 5000 && !__atomic_load_n(&self->ch->us->uwait,
+						 __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ASSERT_EQ(1, self->ch->us->uwait);
+	usleep(20000);
+	ASSERT_EQ(0, pthread_kill(t, SIGUSR1));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-EINTR, b.ret);
+	/* It can retry: still the kernel's turn, so -EAGAIN. */
+	EXPECT_EQ(-EAGAIN, kup_recv(self->ch, &d, KUP_NONBLOCK));
+}
+
+/* The device destroyed while a process is blocked in a receive. */
+TEST(shutdown_while_blocked)
+{
+	const char *ko = getenv("KUP_ECHO_KO");
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	struct blocked b = { .ret = 1 };
+	char cmd[512];
+	pthread_t t;
+	int i;
+
+	if (!ko)
+		SKIP(return, "KUP_ECHO_KO (path of kup_echo.ko) not set");
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	b.ch = ch;
+	ASSERT_EQ(0, kup_send(ch, "KUPECHO:HOLD", 12, 0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, blocked_recv, &b));
+	for (i = 0; i < 5000 && !__atomic_load_n(&ch->us->uwait,
+						 __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ASSERT_EQ(0, system("rmmod kup_echo"));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-ESHUTDOWN, b.ret);
+	/* Visible in shared memory, without a system call. */
+	EXPECT_EQ(KUP_STATE_SHUTDOWN, ch->ks->state);
+	EXPECT_EQ(-ESHUTDOWN, kup_chan_ready(ch));
+	EXPECT_EQ(-ESHUTDOWN, kup_send(ch, "x", 1, KUP_SPIN_ONLY));
+	EXPECT_EQ(0, kup_chan_close(ch));
+	kup_close(dev);
+	snprintf(cmd, sizeof(cmd), "insmod %s", ko);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_TRUE(path_wait(ECHO_PATH, 5000));
+}
+
+/* A process killed while the kernel waits for it: the kernel gets an error. */
+TEST(killed_while_kernel_waits)
+{
+	long enotconn0 = echo_stat("enotconn");
+	long pins0 = pins_held();
+	int pipefd[2], status;
+	pid_t pid;
+	char c;
+
+	ASSERT_LE(0, enotconn0);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kup_device *dev;
+		struct kup_channel *ch;
+
+		/* Hold the turn: the echo thread now waits for us. */
+		if (echo_attach(&dev, &ch, 4096) ||
+		    write(pipefd[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(1, read(pipefd[0], &c, 1));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(enotconn0 + 1, echo_stat_wait("enotconn", enotconn0 + 1,
+						5000));
+	EXPECT_EQ(pins0, pins_wait(pins0, 5000));
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+/*
+ * No system call after set-up: the thread enters seccomp strict mode
+ * (read, write, _exit, sigreturn only) and runs thousands of round trips.
+ * Both sides poll: the kernel threads' spin budget is raised so that
+ * they never sleep, and the library polls with KUP_SPIN_ONLY.
+ */
+struct strict_arg {
+	struct kup_channel *ch;
+	unsigned long done;
+	int err;
+};
+
+static void *strict_worker(void *arg)
+{
+	struct strict_arg *a = (struct strict_arg *)arg;
+	unsigned long n;
+
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0)) {
+		a->err = -errno;
+		return NULL;
+	}
+	for (n = 0; n < 5000; n++) {
+		int ret = roundtrip(a->ch, n, 1 + n % 512, KUP_SPIN_ONLY);
+
+		if (ret) {
+			a->err = ret;
+			break;
+		}
+		a->done++;
+	}
+	/* exit_group is not allowed in strict mode; exit is. */
+	syscall(SYS_exit, 0);
+	return NULL;
+}
+
+TEST(no_syscalls_after_setup)
+{
+	struct kup_device *dev = NULL;
+	struct strict_arg a = { 0 };
+	long msgs0;
+	pthread_t t;
+
+	ASSERT_EQ(0, param_write("kup_echo", "spins", "4000000000"));
+	ASSERT_EQ(0, echo_attach(&dev, &a.ch, 4096));
+	kup_chan_set_poll_limit(a.ch, 1ULL << 34);
+	msgs0 = echo_stat("messages");
+	ASSERT_EQ(0, pthread_create(&t, NULL, strict_worker, &a));
+	/* A forbidden syscall would have killed the whole process. */
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, a.err);
+	EXPECT_EQ(5000, a.done);
+	EXPECT_EQ(msgs0 + 5000, echo_stat("messages"));
+	EXPECT_EQ(0, param_write("kup_echo", "spins", "2000"));
+	kup_chan_close(a.ch);
+	kup_close(dev);
+}
+
+/*
+ * A hostile process: one thread writes random values over the control
+ * lines while another exchanges messages. The kernel must stay clean and
+ * the process must see errors, not crashes.
+ */
+struct scribble_arg {
+	unsigned char *ctrl;
+	size_t len;
+	volatile int stop;
+};
+
+static void *scribbler(void *arg)
+{
+	struct scribble_arg *s = (struct scribble_arg *)arg;
+	unsigned int seed = 12345;
+
+	while (!s->stop) {
+		size_t off = (rand_r(&seed) % (s->len / 4)) * 4;
+		__u32 v = rand_r(&seed);
+
+		/* Sometimes plausible values: near-correct turns, lengths. */
+		if (v & 1)
+			v &= 0xffff;
+		__atomic_store_n((__u32 *)(s->ctrl + off), v, __ATOMIC_RELAXED);
+		if (!(seed & 63))
+			sched_yield();
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(slow, hostile_control_block, 120)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	struct scribble_arg s = { 0 };
+	long proto0 = echo_stat("eproto");
+	unsigned long n, errors = 0;
+	pthread_t t;
+
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	kup_chan_set_poll_limit(ch, 2000000);
+	/* kstate, ustate and the slot: everything after the header. */
+	s.ctrl = (unsigned char *)ch->mem + KUP_LINE_SIZE;
+	s.len = ch->hdr->to_kernel_off - KUP_LINE_SIZE;
+	ASSERT_EQ(0, pthread_create(&t, NULL, scribbler, &s));
+	for (n = 0; n < 2000; n++) {
+		int ret = roundtrip(ch, n, 64, KUP_SPIN_ONLY);
+
+		if (ret) {
+			errors++;
+			if (ret == -ESHUTDOWN || ret == -ENOTCONN || errors > 50)
+				break;
+		}
+	}
+	s.stop = 1;
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	TH_LOG("%lu errors in %lu round trips; kernel saw %ld", errors, n,
+	       echo_stat("eproto") - proto0);
+	EXPECT_LT(0, errors);
+	kup_chan_close(ch);
+	kup_close(dev);
+
+	/* The service is unharmed: a fresh channel works. */
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	for (n = 0; n < 100; n++)
+		ASSERT_EQ(0, roundtrip(ch, n, 100, 0));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/* Both sides sleep between messages and wake each other, every time. */
+TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	unsigned long n;
+
+	ASSERT_EQ(0, param_write("kup_echo", "spins", "0"));
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	kup_chan_set_spin(ch, 0);
+	for (n = 0; n < 20000; n++)
+		ASSERT_EQ(0, roundtrip(ch, n, 8, 0)) TH_LOG("message %lu", n);
+	EXPECT_EQ(0, param_write("kup_echo", "spins", "2000"));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+TEST_HARNESS_MAIN

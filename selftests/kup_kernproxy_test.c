@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The FreeBSD KUP user API end to end: this program uses only the
+ * kernproxy_* names of lib/kup.h, and kup_rot13 uses only the kupdev_*
+ * names of the kernel API. Several channels, one thread each.
+ */
+#include "kup_test.h"
+
+#include <pthread.h>
+
+#include "kselftest_harness.h"
+
+#define NCHAN	4
+#define ROUNDS	2000
+
+static void rot13(char *s)
+{
+	for (; *s; s++) {
+		if ((*s >= 'a' && *s <= 'm') || (*s >= 'A' && *s <= 'M'))
+			*s += 13;
+		else if ((*s >= 'n' && *s <= 'z') || (*s >= 'N' && *s <= 'Z'))
+			*s -= 13;
+	}
+}
+
+struct client {
+	void *chan;
+	int id;
+	int errors;
+};
+
+static void *client_fn(void *arg)
+{
+	struct client *c = (struct client *)arg;
+	char msg[128], want[128];
+	char *reply;
+	int i;
+
+	/* kup_rot13 passes the first turn to us, without data. */
+	if (!kernproxy_receive(c->chan, 0)) {
+		c->errors++;
+		return NULL;
+	}
+	for (i = 0; i < ROUNDS; i++) {
+		snprintf(msg, sizeof(msg), "Channel %d says hello #%d", c->id, i);
+		if (kernproxy_send(c->chan, msg, strlen(msg) + 1, 0)) {
+			c->errors++;
+			break;
+		}
+		reply = (char *)kernproxy_receive(c->chan, 0);
+		strcpy(want, msg);
+		rot13(want);
+		if (!reply || strcmp(reply, want)) {
+			c->errors++;
+			break;
+		}
+	}
+	return NULL;
+}
+
+TEST(kernproxy_many_channels)
+{
+	struct client c[NCHAN];
+	pthread_t t[NCHAN];
+	void *handle;
+	int i;
+
+	handle = kernproxy_open(ROT13_NAME);
+	if (!handle && errno == ENOENT)
+		SKIP(return, "no /dev/%s (load kup_rot13.ko)", ROT13_NAME);
+	ASSERT_NE(NULL, handle);
+	for (i = 0; i < NCHAN; i++) {
+		c[i].chan = kernproxy_channel(handle, i, 1);
+		ASSERT_NE(NULL, c[i].chan) TH_LOG("error %d",
+						  kernproxy_error(handle));
+		c[i].id = i;
+		c[i].errors = 0;
+	}
+	for (i = 0; i < NCHAN; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, client_fn, &c[i]));
+	for (i = 0; i < NCHAN; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, c[i].errors);
+	}
+	/* Every channel is taken: not ready, in KUP's words. */
+	EXPECT_EQ(NULL, kernproxy_channel(handle, 0, 1));
+	EXPECT_EQ(EKU_NOTREADY, kernproxy_error(handle));
+	kernproxy_close(handle);
+}
+
+TEST(kernproxy_errors)
+{
+	void *handle, *chan;
+	char *r;
+
+	EXPECT_EQ(NULL, kernproxy_open("kup_no_such_device"));
+	EXPECT_NE(EKU_SHUTDOWN, EKU_NOTREADY);
+	EXPECT_NE(0, EKU_SHUTDOWN);
+	EXPECT_NE(0, EKU_NOTREADY);
+	handle = kernproxy_open(ROT13_NAME);
+	ASSERT_NE(NULL, handle);
+	/* kernproxy_channel(chan_id) falls back to the next free channel. */
+	chan = kernproxy_channel(handle, 2, 1);
+	ASSERT_NE(NULL, chan);
+	ASSERT_NE(NULL, kernproxy_receive(chan, 0));
+	/* Our turn, message consumed: nothing to receive. */
+	EXPECT_EQ(NULL, kernproxy_receive(chan, KP_NB));
+	ASSERT_EQ(0, kernproxy_send(chan, "abc", 4, KP_NB));
+	r = (char *)kernproxy_receive(chan, 0);
+	ASSERT_NE(NULL, r);
+	EXPECT_STREQ("nop", r);
+	/* A message larger than the channel. */
+	EXPECT_EQ(-EMSGSIZE, kernproxy_send(chan, r, 1 << 20, 0));
+	kernproxy_close(handle);
+}
+
+TEST_HARNESS_MAIN
