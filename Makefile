@@ -32,7 +32,7 @@ SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 
 .PHONY: all module modules clean deps guest-modules sparse style \
 	selftests headers-check check test-qemu demo kselftest dkms-install \
-	dkms-uninstall
+	dkms-uninstall dkms-check
 
 all: module
 modules: module
@@ -67,11 +67,25 @@ _sparse:
 style: deps
 	$(MAKE) -f $(TOP)/Makefile _style
 
+# checkpatch --strict: any error, warning or check fails. compat.h is the
+# one file allowed to compare LINUX_VERSION_CODE.
+CHECKPATCH_FLAGS := --no-tree --strict --terse --show-types
+# lib/kup.h is user space: no kernel types, no BIT(), and one
+# KUPLIB_INLINE macro (as liburing's IOURINGINLINE).
+STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
+	$(wildcard driver/*.c driver/*.h)) include/linux/kup.h \
+	include/uapi/linux/kup.h
+
 _style:
-	perl $(CHECKPATCH) --no-tree --strict --terse --show-types \
-		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES \
-		-f driver/*.c driver/*.h include/linux/kup.h \
-		include/uapi/linux/kup.h
+	@{ perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f $(STYLE_SRCS); \
+	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f lib/kup.h --ignore \
+		PREFER_KERNEL_TYPES,BIT_MACRO,ARCH_DEFINES,COMPLEX_MACRO; \
+	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) \
+		--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON -f driver/compat.h; \
+	} | tee $(BUILD)/style.log
+	@! grep -v '^total: 0 errors, 0 warnings, 0 checks' $(BUILD)/style.log \
+		| grep . || { echo "style: checkpatch is not clean" >&2; exit 1; }
+	@echo "style: checkpatch --strict clean"
 
 selftests: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
@@ -110,7 +124,7 @@ test-qemu: guest-modules selftests
 		$(BUILD)/selftests $(BUILD) 1800
 	@bash scripts/summary.sh $(BUILD)/console-tests.log
 
-check: deps headers-check sparse style guest-modules selftests
+check: deps headers-check sparse style dkms-check guest-modules selftests
 	$(MAKE) -f $(TOP)/Makefile test-qemu
 
 demo: guest-modules selftests
@@ -123,14 +137,36 @@ kselftest: deps
 	KUP_ECHO_KO=$(TOP)/driver/kup_echo.ko \
 		$(BUILD)/selftests/run-selftests.sh $(BUILD)/selftests
 
+DKMS_SRC := /usr/src/kup-$(KUP_VERSION)
+# Copy the module sources, without build products, to where dkms wants them.
+DKMS_COPY = rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC) && \
+	cp -r Kbuild Makefile dkms.conf driver include $(DKMS_SRC)/ && \
+	find $(DKMS_SRC) \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \
+		-o -name '*.mod' -o -name '*.mod.c' -o -name '*.o.d' \) -delete
+
 dkms-install:
-	rm -rf /usr/src/kup-$(KUP_VERSION)
-	mkdir -p /usr/src/kup-$(KUP_VERSION)
-	cp -r Kbuild Makefile dkms.conf driver include /usr/src/kup-$(KUP_VERSION)/
+	$(DKMS_COPY)
 	dkms add kup/$(KUP_VERSION)
 	dkms build kup/$(KUP_VERSION)
 	dkms install kup/$(KUP_VERSION)
 
 dkms-uninstall:
 	-dkms remove kup/$(KUP_VERSION) --all
-	rm -rf /usr/src/kup-$(KUP_VERSION)
+	rm -rf $(DKMS_SRC)
+
+# dkms builds the package for the guest kernel, then everything is removed.
+dkms-check: deps
+	$(MAKE) -f $(TOP)/Makefile _dkms-check
+
+_dkms-check:
+	@if dkms status kup 2>/dev/null | grep -q kup; then \
+		echo "dkms-check: kup is installed with dkms here; skipped"; \
+	else \
+		set -e; $(DKMS_COPY); \
+		trap 'dkms remove kup/$(KUP_VERSION) --all >/dev/null 2>&1; \
+			rm -rf $(DKMS_SRC)' EXIT; \
+		dkms add kup/$(KUP_VERSION) && \
+		dkms build kup/$(KUP_VERSION) -k $(KUP_KVER) && \
+		ls /var/lib/dkms/kup/$(KUP_VERSION)/$(KUP_KVER)/x86_64/module/kup.ko* && \
+		echo "dkms-check: kup $(KUP_VERSION) builds with dkms for $(KUP_KVER)"; \
+	fi

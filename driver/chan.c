@@ -121,19 +121,39 @@ static int kup_kturn(struct kup_dev *dev, struct kup_region *r)
 	return kup_break(r, EPROTO);
 }
 
-/* Spin for the device's budget, then sleep until the process wakes us. */
+/*
+ * The spin budget adapts as in lib/kup.h (__kup_wait): halved after a
+ * wait that slept (down to a sixteenth of the device's budget), doubled
+ * back (up to the device's budget) after one that ended while spinning.
+ */
+static void kup_spin_adapt(struct kup_region *r, unsigned int max,
+			   unsigned int spun, bool slept)
+{
+	if (slept)
+		r->spin_cur = max(r->spin_cur / 2, max / 16);
+	else if (spun && r->spin_cur < max)
+		r->spin_cur = min(r->spin_cur * 2 + 1, max);
+	else if (r->spin_cur > max)
+		r->spin_cur = max;
+}
+
+/* Spin for the adaptive budget, then sleep until the process wakes us. */
 static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 			  unsigned int flags)
 {
 	struct kup_dev *dev = ch->dev;
-	unsigned int spins = READ_ONCE(dev->spins);
+	unsigned int max = READ_ONCE(dev->spins);
+	unsigned int spins = min(r->spin_cur, max);
 	unsigned int i;
 	int ret;
 
 	for (i = 0;; i++) {
 		ret = kup_kturn(dev, r);
-		if (ret)
+		if (ret) {
+			if (ret > 0 && !(flags & KUP_NONBLOCK))
+				kup_spin_adapt(r, max, i, false);
 			return ret < 0 ? ret : 0;
+		}
 		if (flags & KUP_NONBLOCK)
 			return -EAGAIN;
 		if (i >= spins)
@@ -162,8 +182,11 @@ static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 		if (ret || kup_should_stop())
 			return -EINTR;
 		ret = kup_kturn(dev, r);
-		if (ret)
+		if (ret) {
+			if (ret > 0)
+				kup_spin_adapt(r, max, 0, true);
 			return ret < 0 ? ret : 0;
+		}
 	}
 }
 

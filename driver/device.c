@@ -245,6 +245,12 @@ void kup_notify(struct kup_dev *dev)
 }
 EXPORT_SYMBOL_GPL(kup_notify);
 
+static bool kup_attach_ready(struct kup_dev *dev)
+{
+	return READ_ONCE(dev->dead) || kup_should_stop() ||
+	       !bitmap_empty(dev->pending, dev->nchan);
+}
+
 /**
  * kup_wait_channel() - wait until a process attaches a channel
  * @dev: the device
@@ -268,8 +274,7 @@ int kup_wait_channel(struct kup_dev *dev, unsigned int flags)
 		if (flags & KUP_NONBLOCK)
 			return -EAGAIN;
 		ret = wait_event_interruptible(dev->attach_wq,
-				READ_ONCE(dev->dead) || kup_should_stop() ||
-				!bitmap_empty(dev->pending, dev->nchan));
+					       kup_attach_ready(dev));
 		if (ret || kup_should_stop())
 			return -EINTR;
 	}

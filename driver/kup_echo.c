@@ -42,7 +42,7 @@ static unsigned int pages = 1024;
 module_param(pages, uint, 0444);
 MODULE_PARM_DESC(pages, "Largest buffer per direction, in pages");
 
-static unsigned int spins = 2000;
+static unsigned int spins = 500;
 module_param(spins, uint, 0644);
 MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep (read at each attach)");
 
@@ -95,6 +95,11 @@ static void echo_probe_fn(struct timer_list *t)
 	complete(&w->probed);
 }
 
+static bool echo_wakeup(struct echo_worker *w)
+{
+	return atomic_read(&w->attached) || kthread_should_stop();
+}
+
 /* Keep the turn until this session ends. */
 static int echo_hold(struct echo_worker *w)
 {
@@ -107,9 +112,8 @@ static int echo_hold(struct echo_worker *w)
 			return ret;
 		if (atomic_read(&w->attached))
 			return -ENOTCONN;	/* a new session is waiting */
-		wait_event_interruptible_timeout(w->wq,
-				atomic_read(&w->attached) ||
-				kthread_should_stop(), HZ / 50);
+		wait_event_interruptible_timeout(w->wq, echo_wakeup(w),
+						 HZ / 50);
 	}
 	return -EINTR;
 }
@@ -162,8 +166,7 @@ static int echo_worker_fn(void *arg)
 	int ret;
 
 	while (!kthread_should_stop()) {
-		wait_event_interruptible(w->wq, atomic_read(&w->attached) ||
-					 kthread_should_stop());
+		wait_event_interruptible(w->wq, echo_wakeup(w));
 		if (kthread_should_stop())
 			break;
 		atomic_dec(&w->attached);

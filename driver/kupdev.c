@@ -29,7 +29,7 @@ struct kupdev_softc *kupdev_create(const char *name, size_t size,
 		return NULL;
 	sc->dev = __kup_dev_create(name, chan_cnt, size, true);
 	if (IS_ERR(sc->dev)) {
-		pr_warn("kupdev_create(%s): %ld\n", name, PTR_ERR(sc->dev));
+		pr_warn("%s(%s): %ld\n", __func__, name, PTR_ERR(sc->dev));
 		kfree(sc);
 		return NULL;
 	}

@@ -158,6 +158,7 @@ static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
 	r->to_kernel = r->vaddr + base;
 	r->to_user = r->to_kernel + r->buf_size;
 	r->kturn = 0;
+	r->spin_cur = U32_MAX;	/* clamped to the device's budget */
 	r->consumed = true;	/* the first kernel turn carries no message */
 
 	h->abi_version = KUP_ABI_VERSION;

@@ -35,6 +35,7 @@ struct kup_region {
 	u32 buf_size;
 
 	u32 kturn;		/* turn value while the kernel holds the turn */
+	u32 spin_cur;		/* adaptive spin budget of kernel waiters */
 	u32 error;		/* positive errno once the channel broke */
 	bool consumed;		/* the message of this kernel turn was read */
 	bool dead;		/* detached: every kernel call fails */

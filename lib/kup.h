@@ -71,7 +71,7 @@ extern "C" {
 #define KUP_NONBLOCK	0x1U	/* -EAGAIN instead of waiting */
 #define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
 
-#define KUP_DEFAULT_SPINS	(1U << 14)
+#define KUP_DEFAULT_SPINS	(1U << 10)
 #define KUP_DEFAULT_POLL_LIMIT	(1ULL << 40)
 
 struct kup_channel;
@@ -99,7 +99,8 @@ struct kup_channel {
 	uint32_t buf_size;
 	uint32_t uturn;			/* turn value while we hold the turn */
 	int consumed;			/* the message of this turn was read */
-	unsigned int spins;
+	unsigned int spins;		/* spin budget, at most */
+	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
 };
 
@@ -121,7 +122,10 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 	char path[64 + KUP_NAME_MAX];
 	int ret;
 
-	if (!name || !devp)
+	if (!devp)
+		return -EINVAL;
+	*devp = NULL;
+	if (!name)
 		return -EINVAL;
 	if (strchr(name, '/'))
 		ret = snprintf(path, sizeof(path), "%s", name);
@@ -253,7 +257,10 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 	struct kup_channel *ch;
 	int ret;
 
-	if (!dev || !chp || flags)
+	if (!chp)
+		return -EINVAL;
+	*chp = NULL;
+	if (!dev || flags)
 		return -EINVAL;
 	if (!buf_size)
 		buf_size = dev->info.max_buf_size;
@@ -265,6 +272,7 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 		return -ENOMEM;
 	ch->dev = dev;
 	ch->spins = KUP_DEFAULT_SPINS;
+	ch->spin_cur = KUP_DEFAULT_SPINS;
 	ch->poll_limit = KUP_DEFAULT_POLL_LIMIT;
 	ch->mem_len = kup_region_len(dev, buf_size);
 	ret = posix_memalign(&ch->mem, (size_t)dev->info.page_size,
@@ -345,6 +353,7 @@ KUPLIB_INLINE void kup_chan_set_spin(struct kup_channel *ch,
 				     unsigned int spins)
 {
 	ch->spins = spins;
+	ch->spin_cur = spins;
 }
 
 /* Polls after which a KUP_SPIN_ONLY call gives up with -ETIMEDOUT. */
@@ -422,30 +431,45 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch)
 	return ret < 0 ? ret : 0;
 }
 
-/* Wait until we hold the turn. */
+/*
+ * Wait until we hold the turn. The spin budget adapts: a wait that had to
+ * sleep halves the next one, down to a sixteenth of ch->spins (spinning
+ * while the peer cannot run, on an oversubscribed machine, only delays
+ * it); a wait that ended while spinning doubles it back, up to ch->spins.
+ */
 KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, unsigned int flags)
 {
 	unsigned long long i;
-	int ret;
+	int ret, slept = 0;
 
 	for (i = 0;; i++) {
 		ret = __kup_turn(ch);
 		if (ret)
-			return ret < 0 ? ret : 0;
+			break;
 		if (flags & KUP_NONBLOCK)
 			return -EAGAIN;
 		if (flags & KUP_SPIN_ONLY) {
 			if (i >= ch->poll_limit)
 				return -ETIMEDOUT;
-		} else if (i >= ch->spins) {
+		} else if (i >= ch->spin_cur) {
 			ret = __kup_sleep(ch);
 			if (ret)
 				return ret;
+			slept = 1;
 			i = 0;
 			continue;
 		}
 		__kup_pause();
 	}
+	if (ret < 0)
+		return ret;
+	if (slept)
+		ch->spin_cur = ch->spin_cur / 2 > ch->spins / 16 ?
+			       ch->spin_cur / 2 : ch->spins / 16;
+	else if (i && ch->spin_cur < ch->spins)
+		ch->spin_cur = ch->spin_cur * 2 + 1 < ch->spins ?
+			       ch->spin_cur * 2 + 1 : ch->spins;
+	return 0;
 }
 
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
@@ -503,7 +527,8 @@ KUPLIB_INLINE int kup_pass(struct kup_channel *ch, unsigned int flags)
 
 /*
  * Wait for the kernel to pass the turn; *data points at its message in
- * the shared buffer (zero-copy), valid until our next send or pass.
+ * the shared buffer (zero-copy), valid until our next send or pass, and
+ * is NULL on failure.
  * Returns the length; -EDEADLK if we hold the turn and already read it.
  */
 KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
@@ -512,6 +537,7 @@ KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
 	uint32_t len, seq;
 	int ret;
 
+	*data = NULL;
 	ret = __kup_wait(ch, flags);
 	if (ret)
 		return ret;
@@ -530,8 +556,11 @@ KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
 KUPLIB_INLINE int kup_send_buf(struct kup_channel *ch, void **buf,
 			       size_t *size, unsigned int flags)
 {
-	int ret = __kup_wait(ch, flags);
+	int ret;
 
+	*buf = NULL;
+	*size = 0;
+	ret = __kup_wait(ch, flags);
 	if (ret)
 		return ret;
 	*buf = ch->to_kernel;
@@ -578,7 +607,7 @@ KUPLIB_INLINE void kup_chan_disarm(struct kup_channel *ch)
 }
 
 /*
- * The FreeBSD KUP user API (kuplib/kup.h), so that KUP programs build
+ * The FreeBSD KUP user API (its libkup), so that KUP programs build
  * unchanged. Handles are struct kup_device / struct kup_channel pointers.
  * Errors: NULL or a negative errno; kernproxy_error() tells the last one.
  */

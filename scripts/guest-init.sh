@@ -38,7 +38,8 @@ tests)
 	/kup/bin/run-selftests.sh /kup/bin || fail "selftests"
 	;;
 demo)
-	/kup/bin/kup_demo || fail "demo"
+	# shellcheck disable=SC2046
+	/kup/bin/kup_demo $(cat /kup/bin/demo-args 2>/dev/null) || fail "demo"
 	;;
 bench)
 	/kup/bin/kup_bench || fail "bench"
