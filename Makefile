@@ -24,7 +24,8 @@ CXX ?= g++
 UAPI_CFLAGS := -I$(TOP)/include/uapi -I$(TOP)/lib
 WARN := -Wall -Wextra -Werror
 TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
-SELFTESTS := kup_region_test kup_chan_test kup_kernproxy_test kup_cxx_test
+SELFTESTS := kup_region_test kup_chan_test kup_wake_test kup_kernproxy_test \
+	kup_cxx_test
 SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 	include/uapi/linux/kup.h)
 

@@ -212,8 +212,11 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len)
 	 * and re-checking the turn in lib/kup.h (__kup_sleep).
 	 */
 	smp_mb();
-	if (READ_ONCE(r->us->uwait))
+	if (READ_ONCE(r->us->uwait)) {
+		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
 		wake_up(&ch->uwq);
+		kup_region_notify(r);
+	}
 }
 
 static void kup_unhold(struct kup_chan *ch)
@@ -443,8 +446,28 @@ EXPORT_SYMBOL_GPL(kup_chan_buf_size);
 /* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
 int kup_chan_wake(struct kup_chan *ch)
 {
+	struct kup_region *r = kup_op_begin(ch);
+
+	if (!r)
+		return -ENOTCONN;
+	/* Concurrent WAKEs from one process may lose a count: only stats. */
+	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
 	wake_up(&ch->kwq);
+	kup_op_end(r, false);
 	return 0;
+}
+
+/* KUP_IOC_EVENTFD */
+int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd)
+{
+	struct kup_region *r = kup_op_begin(ch);
+	int ret;
+
+	if (!r)
+		return -ENOTCONN;
+	ret = kup_region_set_eventfd(r, fd);
+	kup_op_end(r, false);
+	return ret;
 }
 
 bool kup_chan_user_turn(struct kup_chan *ch)

@@ -23,4 +23,12 @@
 #define timer_container_of(var, t, field) from_timer(var, t, field)
 #endif
 
+/* eventfd_signal() lost its count argument in 6.8. */
+#include <linux/eventfd.h>
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 8, 0)
+#define kup_eventfd_signal(ctx) eventfd_signal(ctx, 1)
+#else
+#define kup_eventfd_signal(ctx) eventfd_signal(ctx)
+#endif
+
 #endif /* _KUP_COMPAT_H */

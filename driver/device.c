@@ -471,6 +471,23 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 	return 0;
 }
 
+static long kup_ioctl_eventfd(struct kup_file *kf, void __user *argp)
+{
+	struct kup_eventfd arg;
+	struct kup_chan *ch;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (arg.reserved)
+		return -EINVAL;
+	ch = kup_dev_chan(kf->dev, arg.chan);
+	if (!ch)
+		return -EINVAL;
+	if (READ_ONCE(ch->owner) != kf)
+		return -ENOTCONN;
+	return kup_chan_set_eventfd(ch, arg.fd);
+}
+
 static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct kup_file *kf = file->private_data;
@@ -491,6 +508,8 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KUP_IOC_WAIT:
 		ch = kup_req_chan(kf, argp, &ret);
 		return ch ? kup_chan_wait_user(ch) : ret;
+	case KUP_IOC_EVENTFD:
+		return kup_ioctl_eventfd(kf, argp);
 	default:
 		return -ENOTTY;
 	}

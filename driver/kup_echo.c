@@ -13,6 +13,8 @@
  * Commands for tests (a message that starts with them):
  *   "KUPECHO:HOLD"     keep the turn until the session ends: the process
  *                      can then test -EAGAIN, blocking, signals, shutdown;
+ *   "KUPECHO:DELAY"    echo after 50 ms, so that the process is asleep
+ *                      (in a kup wait, poll, epoll or io_uring) first;
  *   "KUPECHO:NBPROBE"  echo, then from a timer (softirq context) try
  *                      kup_recv() and kup_send() with KUP_NONBLOCK while
  *                      the process holds the turn; the results show in
@@ -22,6 +24,7 @@
 
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/kup.h>
 #include <linux/module.h>
@@ -33,6 +36,7 @@
 
 #define ECHO_CMD_HOLD		"KUPECHO:HOLD"
 #define ECHO_CMD_NBPROBE	"KUPECHO:NBPROBE"
+#define ECHO_CMD_DELAY		"KUPECHO:DELAY"
 
 static unsigned int nchan = 4;
 module_param(nchan, uint, 0444);
@@ -145,6 +149,8 @@ static int echo_serve(struct echo_worker *w)
 		if (echo_is_cmd(data, len, ECHO_CMD_HOLD))
 			return echo_hold(w);
 		probe = echo_is_cmd(data, len, ECHO_CMD_NBPROBE);
+		if (echo_is_cmd(data, len, ECHO_CMD_DELAY))
+			msleep(50);
 		/* Reply from the request buffer itself: zero-copy receive. */
 		ret = kup_send(echo_dev, w->chan, data, len, 0);
 		if (ret)

@@ -58,6 +58,11 @@ size_t kup_region_size(size_t buf_size)
 
 static void kup_region_free(struct kup_region *r)
 {
+	/* After a grace period (see the callers): no reader is left. */
+	struct eventfd_ctx *evfd = rcu_dereference_protected(r->evfd, true);
+
+	if (evfd)
+		eventfd_ctx_put(evfd);
 	vunmap(r->vaddr);
 	/* The kernel may have written any page: mark them all dirty. */
 	unpin_user_pages_dirty_lock(r->pages, r->npages, true);
@@ -114,6 +119,38 @@ void kup_region_kill(struct kup_region *r)
 	wait_var_event(&r->inflight, !atomic_read(&r->inflight));
 }
 
+/* Signal the channel's eventfd, if any. Context: any. */
+void kup_region_notify(struct kup_region *r)
+{
+	struct eventfd_ctx *evfd;
+
+	rcu_read_lock();
+	evfd = rcu_dereference(r->evfd);
+	if (evfd)
+		kup_eventfd_signal(evfd);
+	rcu_read_unlock();
+}
+
+/* Register (or with KUP_EVENTFD_NONE remove) the eventfd. Process context. */
+int kup_region_set_eventfd(struct kup_region *r, u32 fd)
+{
+	struct eventfd_ctx *evfd = NULL, *old;
+
+	if (fd != KUP_EVENTFD_NONE) {
+		if (fd > INT_MAX)
+			return -EBADF;
+		evfd = eventfd_ctx_fdget(fd);
+		if (IS_ERR(evfd))
+			return PTR_ERR(evfd);
+	}
+	old = unrcu_pointer(xchg(&r->evfd, RCU_INITIALIZER(evfd)));
+	if (old) {
+		synchronize_rcu();	/* kup_region_notify() may hold it */
+		eventfd_ctx_put(old);
+	}
+	return 0;
+}
+
 void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
 {
 	WRITE_ONCE(r->ks->error, error);
@@ -123,6 +160,8 @@ void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
 	 * the error code.
 	 */
 	smp_store_release(&r->ks->state, state);
+	/* An event loop waiting for this channel must learn that it stopped. */
+	kup_region_notify(r);
 }
 
 static int kup_pin(struct kup_region *r, unsigned long addr)

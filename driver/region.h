@@ -37,6 +37,9 @@ struct kup_region {
 	u32 kturn;		/* turn value while the kernel holds the turn */
 	u32 spin_cur;		/* adaptive spin budget of kernel waiters */
 	u32 error;		/* positive errno once the channel broke */
+	u64 kwakeups;		/* private copies of the kstate counters */
+	u64 uwakeups;
+	struct eventfd_ctx __rcu *evfd;	/* KUP_IOC_EVENTFD */
 	bool consumed;		/* the message of this kernel turn was read */
 	bool dead;		/* detached: every kernel call fails */
 };
@@ -51,6 +54,8 @@ void kup_region_put(struct kup_region *r);
 void kup_region_put_sync(struct kup_region *r);
 void kup_region_set_state(struct kup_region *r, u32 state, u32 error);
 void kup_region_kill(struct kup_region *r);
+void kup_region_notify(struct kup_region *r);
+int kup_region_set_eventfd(struct kup_region *r, u32 fd);
 
 int kup_region_init(void);
 void kup_region_exit(void);

@@ -102,6 +102,7 @@ struct kup_channel {
 	unsigned int spins;		/* spin budget, at most */
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
+	unsigned long long syscalls;	/* wake/sleep ioctls made */
 };
 
 KUPLIB_INLINE void __kup_pause(void)
@@ -424,6 +425,7 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch)
 	if (!ret) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
+		ch->syscalls++;
 		if (ioctl(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
 			ret = errno == EINTR ? -EINTR : 0;
 	}
@@ -498,6 +500,7 @@ KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len)
 	if (__atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED)) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
+		ch->syscalls++;
 		ioctl(ch->dev->fd, KUP_IOC_WAKE, &req);
 	}
 }
@@ -604,6 +607,27 @@ KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 KUPLIB_INLINE void kup_chan_disarm(struct kup_channel *ch)
 {
 	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * Have the kernel signal eventfd efd when it passes this channel's turn
+ * while the channel is armed (kup_chan_arm()), and when the channel
+ * stops; efd < 0 removes it. One eventfd may serve many channels.
+ */
+KUPLIB_INLINE int kup_chan_set_eventfd(struct kup_channel *ch, int efd)
+{
+	struct kup_eventfd arg;
+
+	memset(&arg, 0, sizeof(arg));
+	arg.chan = ch->chan;
+	arg.fd = efd < 0 ? KUP_EVENTFD_NONE : (uint32_t)efd;
+	return ioctl(ch->dev->fd, KUP_IOC_EVENTFD, &arg) < 0 ? -errno : 0;
+}
+
+/* System calls the data path of this channel made (sleeps and wakes). */
+KUPLIB_INLINE unsigned long long kup_chan_syscalls(const struct kup_channel *ch)
+{
+	return ch->syscalls;
 }
 
 /*

@@ -501,6 +501,7 @@ struct scribble_arg {
 	unsigned char *ctrl;
 	size_t len;
 	volatile int stop;
+	volatile unsigned long writes;
 };
 
 static void *scribbler(void *arg)
@@ -516,6 +517,7 @@ static void *scribbler(void *arg)
 		if (v & 1)
 			v &= 0xffff;
 		__atomic_store_n((__u32 *)(s->ctrl + off), v, __ATOMIC_RELAXED);
+		s->writes++;
 		if (!(seed & 63))
 			sched_yield();
 	}
@@ -537,7 +539,10 @@ TEST_F_TIMEOUT(slow, hostile_control_block, 120)
 	s.ctrl = (unsigned char *)ch->mem + KUP_LINE_SIZE;
 	s.len = ch->hdr->to_kernel_off - KUP_LINE_SIZE;
 	ASSERT_EQ(0, pthread_create(&t, NULL, scribbler, &s));
-	for (n = 0; n < 2000; n++) {
+	for (n = 0; n < 5000 && !s.writes; n++)
+		usleep(1000);
+	/* Until the scribbling shows, within a bound. */
+	for (n = 0; n < 1000000; n++) {
 		int ret = roundtrip(ch, n, 64, KUP_SPIN_ONLY);
 
 		if (ret) {
@@ -560,6 +565,56 @@ TEST_F_TIMEOUT(slow, hostile_control_block, 120)
 		ASSERT_EQ(0, roundtrip(ch, n, 100, 0));
 	kup_chan_close(ch);
 	kup_close(dev);
+}
+
+/*
+ * Garbage where the kernel reads it: a length past the buffer, a stale
+ * sequence number, a turn from nowhere. Each breaks the channel with the
+ * right errno, visible in shared memory, and the kernel client is told.
+ */
+TEST(garbage_breaks_channel)
+{
+	struct {
+		__u32 len, seq, turn;
+		int err;
+	} cases[] = {
+		{ 0xffffffff, 2, 2, EBADMSG },	/* length past the buffer */
+		{ 4097, 2, 2, EBADMSG },	/* one byte past */
+		{ 8, 7, 2, EBADMSG },		/* stale sequence number */
+		{ 8, 2, 1000, EPROTO },		/* not a turn we passed */
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kup_device *dev = NULL;
+		struct kup_channel *ch = NULL;
+		long proto0 = echo_stat("eproto");
+		struct kup_chan_req req;
+		const void *d = NULL;
+		int n;
+
+		ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+		ASSERT_EQ(4096, kup_chan_buf_size(ch));
+		/* We hold turn 1; hand the kernel turn 2 with garbage. */
+		ch->slot->len = cases[i].len;
+		ch->slot->seq = cases[i].seq;
+		__atomic_store_n(&ch->slot->turn, cases[i].turn,
+				 __ATOMIC_SEQ_CST);
+		memset(&req, 0, sizeof(req));
+		req.chan = kup_chan_index(ch);
+		ioctl(kup_fd(dev), KUP_IOC_WAKE, &req);
+		for (n = 0; n < 5000 && __atomic_load_n(&ch->ks->state,
+				__ATOMIC_ACQUIRE) == KUP_STATE_ATTACHED; n++)
+			usleep(1000);
+		EXPECT_EQ(KUP_STATE_BROKEN, ch->ks->state) TH_LOG("case %u", i);
+		EXPECT_EQ(cases[i].err, ch->ks->error) TH_LOG("case %u", i);
+		EXPECT_EQ(-cases[i].err, kup_recv(ch, &d, KUP_NONBLOCK));
+		EXPECT_EQ(proto0 + 1, echo_stat_wait("eproto", proto0 + 1, 5000));
+		/* Broken stays broken; detach and a new attach recover. */
+		EXPECT_EQ(-cases[i].err, kup_chan_ready(ch));
+		kup_chan_close(ch);
+		kup_close(dev);
+	}
 }
 
 /* Both sides sleep between messages and wake each other, every time. */

@@ -37,6 +37,12 @@
  * barrier and reads the peer's wait flag; only when it is set does it wake
  * the peer (user -> kernel: KUP_IOC_WAKE; kernel -> user: wait queue, poll,
  * eventfd). One of the two always sees the other's store: no lost wakeup.
+ * An event loop arms a channel the same way (set uwait, full barrier,
+ * re-check the turn) before it waits on the device fd or an eventfd.
+ *
+ * After KUP_IOC_DETACH the kernel may still write the old pages until its
+ * last user lets go of them: before reusing the memory, give the range
+ * fresh pages (mmap MAP_FIXED) or unmap it, as lib/kup.h does.
  *
  * The kernel treats the whole region as hostile input: it reads turn, len
  * and seq once, bounds them and keeps its own copy of the expected turn.
@@ -90,8 +96,9 @@ struct kup_kstate {
 	__u32 kwait;		/* non-zero: a kernel waiter wants KUP_IOC_WAKE */
 	__u32 error;		/* positive errno that broke the channel */
 	__u32 reserved0;
-	__u64 kwakeups;		/* times the kernel woke a sleeping user */
-	__u64 reserved[5];
+	__u64 kwakeups;		/* passes that woke a user (ustate.uwait set) */
+	__u64 uwakeups;		/* KUP_IOC_WAKE calls received */
+	__u64 reserved[4];
 };
 
 /* Written by user space only; the kernel reads uwait as a hint. */
@@ -132,6 +139,14 @@ struct kup_attach {
 	__u64 reserved[2];	/* in: zero */
 };
 
+/* KUP_IOC_EVENTFD */
+#define KUP_EVENTFD_NONE	0xffffffffU
+struct kup_eventfd {
+	__u32 chan;		/* in: channel attached through this fd */
+	__u32 fd;		/* in: an eventfd, or KUP_EVENTFD_NONE to remove */
+	__u64 reserved;		/* in: zero */
+};
+
 /* KUP_IOC_DETACH, KUP_IOC_WAKE, KUP_IOC_WAIT */
 struct kup_chan_req {
 	__u32 chan;		/* in: channel attached through this fd */
@@ -147,5 +162,11 @@ struct kup_chan_req {
 #define KUP_IOC_WAKE	_IOW(KUP_IOC_MAGIC, 0x03, struct kup_chan_req)
 /* Sleep until user space holds the turn or the channel stops. */
 #define KUP_IOC_WAIT	_IOW(KUP_IOC_MAGIC, 0x04, struct kup_chan_req)
+/*
+ * Signal an eventfd whenever the kernel passes the turn while ustate.uwait
+ * is set (the process armed the channel before waiting in poll, epoll or
+ * io_uring), and when the channel stops (shutdown, detach, broken).
+ */
+#define KUP_IOC_EVENTFD	_IOW(KUP_IOC_MAGIC, 0x05, struct kup_eventfd)
 
 #endif /* _UAPI_LINUX_KUP_H */

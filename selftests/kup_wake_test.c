@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kup waiting and notification: spin then sleep with need-wakeup flags,
+ * no lost wakeup under stress in either direction, idle threads that
+ * really sleep, wake-up system calls only when a side flagged that it
+ * sleeps, and readiness through poll, epoll, an eventfd and io_uring.
+ * Needs kup.ko and kup_echo.ko.
+ */
+#include "kup_test.h"
+
+#include <dirent.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+
+#define DELAY_CMD	"KUPECHO:DELAY"
+#define BIG_SPINS	"4000000000"
+
+static int echo_attach(struct kup_device **devp, struct kup_channel **chp)
+{
+	const void *d = NULL;
+	int ret;
+
+	ret = kup_open(ECHO_NAME, devp);
+	if (ret)
+		return ret;
+	ret = kup_chan_attach(*devp, KUP_CHAN_ANY, 4096, 0, chp);
+	if (!ret && kup_recv(*chp, &d, 0) <= 0)
+		ret = -EBADMSG;
+	if (ret)
+		kup_close(*devp);
+	return ret;
+}
+
+static int roundtrip(struct kup_channel *ch, unsigned long n, size_t len,
+		     unsigned int flags)
+{
+	const void *d = NULL;
+	char buf[64];
+	ssize_t got;
+	int ret;
+
+	fill(buf, len, n);
+	ret = kup_send(ch, buf, len, flags);
+	if (ret)
+		return ret;
+	got = kup_recv(ch, &d, flags);
+	if (got < 0)
+		return (int)got;
+	return (size_t)got == len && check(d, len, n) < 0 ? 0 : 1;
+}
+
+FIXTURE(wake) {
+	struct kup_device *dev;
+	struct kup_channel *ch;
+};
+
+FIXTURE_SETUP(wake)
+{
+	if (access(ECHO_PATH, F_OK))
+		SKIP(return, "no %s (load kup.ko and kup_echo.ko)", ECHO_PATH);
+	ASSERT_EQ(0, param_write("kup_echo", "spins", "500"));
+	ASSERT_EQ(0, echo_attach(&self->dev, &self->ch));
+}
+
+FIXTURE_TEARDOWN(wake)
+{
+	if (self->dev) {
+		kup_chan_close(self->ch);
+		kup_close(self->dev);
+	}
+	param_write("kup_echo", "spins", "500");
+}
+
+/* A process asleep in epoll on the device fd wakes on the kernel's pass. */
+TEST_F(wake, epoll_wakes_on_kernel_pass)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	struct pollfd pfd = { .fd = kup_fd(self->dev), .events = POLLIN };
+	const void *d = NULL;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, kup_fd(self->dev), &ev));
+	/* Our turn: readable at once. */
+	ASSERT_EQ(1, poll(&pfd, 1, 0));
+	EXPECT_TRUE(pfd.revents & POLLIN);
+	ASSERT_EQ(0, kup_send(self->ch, DELAY_CMD, strlen(DELAY_CMD), 0));
+	/* The kernel's turn: armed, not ready, nothing readable. */
+	ASSERT_EQ(0, kup_chan_arm(self->ch));
+	ASSERT_EQ(0, poll(&pfd, 1, 0));
+	ASSERT_EQ(1, epoll_wait(ep, &out, 1, 10000));
+	EXPECT_TRUE(out.events & EPOLLIN);
+	kup_chan_disarm(self->ch);
+	/* Per-channel readiness, without a system call. */
+	EXPECT_EQ(1, kup_chan_ready(self->ch));
+	EXPECT_EQ((ssize_t)strlen(DELAY_CMD), kup_recv(self->ch, &d,
+						       KUP_NONBLOCK));
+	EXPECT_LE(1, self->ch->ks->kwakeups);
+	close(ep);
+}
+
+/* One eventfd for several channels, waited on with epoll. */
+TEST_F(wake, eventfd_many_channels)
+{
+	struct kup_channel *ch2 = NULL;
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	const void *d = NULL;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int ready = 0, rounds;
+	uint64_t cnt;
+
+	ASSERT_LE(0, efd);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, kup_chan_attach(self->dev, KUP_CHAN_ANY, 4096, 0, &ch2));
+	ASSERT_LT(0, kup_recv(ch2, &d, 0));
+	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
+	ASSERT_EQ(0, kup_chan_set_eventfd(ch2, efd));
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
+	ASSERT_EQ(0, kup_send(self->ch, DELAY_CMD, strlen(DELAY_CMD), 0));
+	ASSERT_EQ(0, kup_send(ch2, DELAY_CMD, strlen(DELAY_CMD), 0));
+	ASSERT_EQ(0, kup_chan_arm(self->ch));
+	ASSERT_EQ(0, kup_chan_arm(ch2));
+	for (rounds = 0; ready < 2 && rounds < 10; rounds++) {
+		ASSERT_EQ(1, epoll_wait(ep, &out, 1, 10000));
+		ASSERT_EQ(8, read(efd, &cnt, 8));
+		ready = (kup_chan_ready(self->ch) == 1) +
+			(kup_chan_ready(ch2) == 1);
+	}
+	EXPECT_EQ(2, ready);
+	kup_chan_disarm(self->ch);
+	kup_chan_disarm(ch2);
+	/* EBADF for a non-eventfd; removing it works. */
+	EXPECT_EQ(-EBADF, kup_chan_set_eventfd(ch2, 1000));
+	EXPECT_EQ(0, kup_chan_set_eventfd(ch2, -1));
+	/* The channel stopping signals the eventfd too. */
+	ASSERT_EQ(0, kup_chan_set_eventfd(ch2, efd));
+	while (read(efd, &cnt, 8) == 8)
+		;
+	kup_chan_close(ch2);
+	EXPECT_EQ(8, read(efd, &cnt, 8));
+	close(ep);
+	close(efd);
+}
+
+/* io_uring: a POLL_ADD on the device fd and one on an eventfd complete. */
+TEST_F(wake, io_uring_poll_add)
+{
+	struct __kernel_timespec ts = { .tv_sec = 10 };
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int efd = eventfd(0, EFD_CLOEXEC);
+	int ret, i;
+
+	ret = io_uring_queue_init(8, &ring, 0);
+	if (ret == -ENOSYS || ret == -EPERM)
+		SKIP(return, "io_uring not available: %d", ret);
+	ASSERT_EQ(0, ret);
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
+	ASSERT_EQ(0, kup_send(self->ch, DELAY_CMD, strlen(DELAY_CMD), 0));
+	ASSERT_EQ(0, kup_chan_arm(self->ch));
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_add(sqe, kup_fd(self->dev), POLLIN);
+	io_uring_sqe_set_data64(sqe, 1);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_add(sqe, efd, POLLIN);
+	io_uring_sqe_set_data64(sqe, 2);
+	ASSERT_EQ(2, io_uring_submit(&ring));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, io_uring_wait_cqe_timeout(&ring, &cqe, &ts));
+		EXPECT_TRUE(cqe->res & POLLIN) TH_LOG("cqe %llu res %d",
+					       cqe->user_data, cqe->res);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	kup_chan_disarm(self->ch);
+	EXPECT_EQ(1, kup_chan_ready(self->ch));
+	io_uring_queue_exit(&ring);
+	close(efd);
+}
+
+/*
+ * Lost-wakeup stress. Every pass races with a peer going to sleep; a
+ * lost wakeup would hang a round trip until the harness's timeout.
+ */
+static void stress(struct __test_metadata *_metadata, const char *kspins,
+		   unsigned int uspins, unsigned int flags)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	unsigned long n;
+
+	ASSERT_EQ(0, param_write("kup_echo", "spins", kspins));
+	ASSERT_EQ(0, echo_attach(&dev, &ch));
+	kup_chan_set_spin(ch, uspins);
+	kup_chan_set_poll_limit(ch, 1ULL << 36);
+	for (n = 0; n < 100000; n++)
+		ASSERT_EQ(0, roundtrip(ch, n, 8, flags)) TH_LOG("message %lu", n);
+	TH_LOG("kernel woke the user %llu times, the user woke the kernel %llu times",
+	       (unsigned long long)ch->ks->kwakeups,
+	       (unsigned long long)ch->ks->uwakeups);
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/* Kernel to user: the kernel spins, the user sleeps at every wait. */
+TEST_F_TIMEOUT(wake, stress_user_sleeps, 600)
+{
+	stress(_metadata, BIG_SPINS, 0, 0);
+}
+
+/* User to kernel: the user polls, the kernel sleeps at every wait. */
+TEST_F_TIMEOUT(wake, stress_kernel_sleeps, 600)
+{
+	stress(_metadata, "0", 0, KUP_SPIN_ONLY);
+}
+
+/* Both sides with a tiny budget: passes race with sleeps both ways. */
+TEST_F_TIMEOUT(wake, stress_both_tiny, 600)
+{
+	stress(_metadata, "1", 1, 0);
+}
+
+/*
+ * Wake-up system calls appear only when a side flagged that it sleeps:
+ * none while both spin, and every KUP_IOC_WAKE the library made was
+ * received by a kernel that had set kstate.kwait.
+ */
+TEST_F_TIMEOUT(wake, syscalls_only_when_flagged, 300)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	unsigned long long k0, u0;
+	unsigned long n;
+
+	/* Both spin: no system call, no wake-up either way. */
+	ASSERT_EQ(0, param_write("kup_echo", "spins", BIG_SPINS));
+	ASSERT_EQ(0, echo_attach(&dev, &ch));
+	kup_chan_set_poll_limit(ch, 1ULL << 36);
+	k0 = ch->ks->kwakeups;
+	u0 = ch->ks->uwakeups;
+	for (n = 0; n < 10000; n++)
+		ASSERT_EQ(0, roundtrip(ch, n, 8, KUP_SPIN_ONLY));
+	EXPECT_EQ(0, kup_chan_syscalls(ch));
+	EXPECT_EQ(k0, ch->ks->kwakeups);
+	EXPECT_EQ(u0, ch->ks->uwakeups);
+	kup_chan_close(ch);
+	kup_close(dev);
+
+	/* The kernel sleeps: each wake the library made was asked for. */
+	ASSERT_EQ(0, param_write("kup_echo", "spins", "0"));
+	ASSERT_EQ(0, echo_attach(&dev, &ch));
+	kup_chan_set_poll_limit(ch, 1ULL << 36);
+	for (n = 0; n < 2000; n++)
+		ASSERT_EQ(0, roundtrip(ch, n, 8, KUP_SPIN_ONLY));
+	EXPECT_LT(0, kup_chan_syscalls(ch));
+	EXPECT_EQ(kup_chan_syscalls(ch), ch->ks->uwakeups);
+	EXPECT_EQ(0, ch->ks->kwakeups);
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/* utime + stime of a task, in clock ticks, from /proc/<pid>/task/<tid>/stat. */
+static long task_ticks(pid_t pid, pid_t tid)
+{
+	char path[96], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p)
+		return -1;
+	p = strrchr(buf, ')');		/* comm may hold spaces */
+	for (i = 0; p && i < 12; i++)	/* to field 14, utime */
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+/* Total CPU ticks of every kup_echo kernel thread, or -1. */
+static long echo_kthread_ticks(int *nthreads)
+{
+	char path[300], comm[64];
+	struct dirent *de;
+	long total = 0, t;
+	DIR *d = opendir("/proc");
+	FILE *f;
+
+	*nthreads = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		pid_t pid = atoi(de->d_name);
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    !strncmp(comm, "kup_echo/", 9)) {
+			t = task_ticks(pid, pid);
+			if (t >= 0) {
+				total += t;
+				(*nthreads)++;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return total;
+}
+
+struct idle_arg {
+	struct kup_channel *ch;
+	volatile pid_t tid;
+	volatile ssize_t ret;
+};
+
+static void *idle_waiter(void *arg)
+{
+	struct idle_arg *a = (struct idle_arg *)arg;
+	const void *d = NULL;
+
+	a->tid = syscall(SYS_gettid);
+	a->ret = kup_recv(a->ch, &d, 0);
+	return NULL;
+}
+
+/*
+ * Idle costs nothing: after their spin budget, the kernel threads of an
+ * attached but idle device, and a user thread waiting for the kernel,
+ * sleep. CPU time over 2 idle seconds must stay near zero (spinning
+ * would burn ~200 ticks of each).
+ */
+TEST_F_TIMEOUT(wake, idle_threads_sleep, 60)
+{
+	struct idle_arg a = { .ch = self->ch, .ret = 1 };
+	long k0, k1, u0, u1;
+	int nk;
+	pthread_t t;
+
+	/* The kernel waits for us: its worker spins, then sleeps. */
+	usleep(200000);
+	k0 = echo_kthread_ticks(&nk);
+	ASSERT_LE(0, k0);
+	ASSERT_LE(5, nk);	/* acceptor + 4 workers */
+	sleep(2);
+	k1 = echo_kthread_ticks(&nk);
+	TH_LOG("kup_echo kthreads: %ld ticks in 2 s", k1 - k0);
+	EXPECT_GE(10, k1 - k0);
+
+	/* We wait for the kernel (it holds the turn): we sleep too. */
+	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:HOLD", 12, 0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, idle_waiter, &a));
+	while (!a.tid)
+		usleep(1000);
+	usleep(200000);
+	u0 = task_ticks(getpid(), a.tid);
+	ASSERT_LE(0, u0);
+	sleep(2);
+	u1 = task_ticks(getpid(), a.tid);
+	TH_LOG("waiting user thread: %ld ticks in 2 s", u1 - u0);
+	EXPECT_GE(10, u1 - u0);
+	EXPECT_EQ(1, a.ret);	/* still waiting */
+	/* The waiter ends with the channel. */
+	kup_chan_close(self->ch);
+	kup_close(self->dev);
+	self->dev = NULL;
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_GT(0, a.ret);
+}
+
+TEST_HARNESS_MAIN
