@@ -16,8 +16,6 @@
 
 #include "kselftest_harness.h"
 
-#define ECHO_HELLO_MAX	32
-
 /* The 6.1 harness has timeouts for fixture tests only. */
 FIXTURE(slow) {
 	int unused;
@@ -29,57 +27,6 @@ FIXTURE_SETUP(slow)
 
 FIXTURE_TEARDOWN(slow)
 {
-}
-
-/* Open kup_echo, attach a channel and consume the kernel's greeting. */
-static int echo_attach(struct kup_device **devp, struct kup_channel **chp,
-		       size_t buf)
-{
-	const void *d = NULL;
-	ssize_t len;
-	int ret;
-
-	ret = kup_open(ECHO_NAME, devp);
-	if (ret)
-		return ret;
-	ret = kup_chan_attach(*devp, KUP_CHAN_ANY, buf, 0, chp);
-	if (ret) {
-		kup_close(*devp);
-		return ret;
-	}
-	len = kup_recv(*chp, &d, 0);
-	if (len <= 0 || len >= ECHO_HELLO_MAX || memcmp(d, "kup_echo ", 9)) {
-		kup_close(*devp);
-		return len < 0 ? (int)len : -EBADMSG;
-	}
-	return 0;
-}
-
-/* One round trip of message n, len bytes, checked. 0 or -errno / 1. */
-static int roundtrip(struct kup_channel *ch, unsigned long n, size_t len,
-		     unsigned int flags)
-{
-	const void *d = NULL;
-	void *buf;
-	size_t size;
-	ssize_t got;
-	int ret;
-
-	ret = kup_send_buf(ch, &buf, &size, flags);
-	if (ret)
-		return ret;
-	if (len > size)
-		return -EMSGSIZE;
-	fill(buf, len, n);
-	ret = kup_send_commit(ch, len);
-	if (ret)
-		return ret;
-	got = kup_recv(ch, &d, flags);
-	if (got < 0)
-		return (int)got;
-	if ((size_t)got != len || check(d, len, n) >= 0)
-		return 1;
-	return 0;
 }
 
 FIXTURE(chan) {
@@ -323,28 +270,11 @@ static void on_signal(int sig)
 	(void)sig;
 }
 
-struct blocked {
-	struct kup_channel *ch;
-	volatile int started;
-	volatile ssize_t ret;
-};
-
-static void *blocked_recv(void *arg)
-{
-	struct blocked *b = (struct blocked *)arg;
-	const void *d = NULL;
-
-	kup_chan_set_spin(b->ch, 100);
-	b->started = 1;
-	b->ret = kup_recv(b->ch, &d, 0);
-	return NULL;
-}
-
 /* A user blocked (asleep in the kernel) returns -EINTR on a signal. */
 TEST_F(chan, signal_interrupts_wait)
 {
 	struct sigaction sa;
-	struct blocked b = { .ch = self->ch, .ret = 1 };
+	struct recv_waiter b = { .ch = self->ch, .spins = 100, .ret = 1 };
 	const void *d = NULL;
 	pthread_t t;
 	int i;
@@ -353,7 +283,7 @@ TEST_F(chan, signal_interrupts_wait)
 	sa.sa_handler = on_signal;	/* no SA_RESTART */
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:HOLD", 12, 0));
-	ASSERT_EQ(0, pthread_create(&t, NULL, blocked_recv, &b));
+	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
 	/* Wait until it announced that it sleeps. */
 	for (i = 0; i < 5000 && !__atomic_load_n(&self->ch->us->uwait,
 						 __ATOMIC_ACQUIRE); i++)
@@ -373,7 +303,7 @@ TEST(shutdown_while_blocked)
 	const char *ko = getenv("KUP_ECHO_KO");
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
-	struct blocked b = { .ret = 1 };
+	struct recv_waiter b = { .spins = 100, .ret = 1 };
 	char cmd[512];
 	pthread_t t;
 	int i;
@@ -383,7 +313,7 @@ TEST(shutdown_while_blocked)
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	b.ch = ch;
 	ASSERT_EQ(0, kup_send(ch, "KUPECHO:HOLD", 12, 0));
-	ASSERT_EQ(0, pthread_create(&t, NULL, blocked_recv, &b));
+	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
 	for (i = 0; i < 5000 && !__atomic_load_n(&ch->us->uwait,
 						 __ATOMIC_ACQUIRE); i++)
 		usleep(1000);

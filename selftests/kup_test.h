@@ -22,12 +22,12 @@
 #define ECHO_PATH	"/dev/kup_echo"
 #define ROT13_NAME	"kup_rot13"
 
-/* A value of /proc/vmstat, or -1. */
-static inline long vmstat_get(const char *key)
+/* The value of key in a file of "key value" lines, or -1. */
+static inline long keyval_get(const char *path, const char *key)
 {
 	char name[64];
 	long val, ret = -1;
-	FILE *f = fopen("/proc/vmstat", "r");
+	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
@@ -39,6 +39,11 @@ static inline long vmstat_get(const char *key)
 	}
 	fclose(f);
 	return ret;
+}
+
+static inline long vmstat_get(const char *key)
+{
+	return keyval_get("/proc/vmstat", key);
 }
 
 /*
@@ -110,20 +115,7 @@ static inline long vm_locked_kb(void)
 /* A counter of /sys/kernel/debug/kup_echo/stats, or -1. */
 static inline long echo_stat(const char *key)
 {
-	char name[64];
-	long val, ret = -1;
-	FILE *f = fopen("/sys/kernel/debug/kup_echo/stats", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", name, &val) == 2) {
-		if (!strcmp(name, key)) {
-			ret = val;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
+	return keyval_get("/sys/kernel/debug/kup_echo/stats", key);
 }
 
 /* Wait (at most ms) until echo_stat(key) >= want. */
@@ -193,6 +185,81 @@ static inline long check(const void *buf, size_t len, unsigned long n)
 		if (p[i] != pattern(n, i))
 			return (long)i;
 	return -1;
+}
+
+#define ECHO_HELLO_MAX	32
+
+/* Open kup_echo, attach a channel and consume the kernel's greeting. */
+static inline int echo_attach(struct kup_device **devp,
+			      struct kup_channel **chp, size_t buf)
+{
+	const void *d = NULL;
+	ssize_t len;
+	int ret;
+
+	ret = kup_open(ECHO_NAME, devp);
+	if (ret)
+		return ret;
+	ret = kup_chan_attach(*devp, KUP_CHAN_ANY, buf, 0, chp);
+	if (ret) {
+		kup_close(*devp);
+		return ret;
+	}
+	len = kup_recv(*chp, &d, 0);
+	if (len <= 0 || len >= ECHO_HELLO_MAX || memcmp(d, "kup_echo ", 9)) {
+		kup_close(*devp);
+		return len < 0 ? (int)len : -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * One round trip of message n, len bytes, written in place (zero-copy)
+ * and checked on return: 0, a negative errno, or 1 for wrong data.
+ */
+static inline int roundtrip(struct kup_channel *ch, unsigned long n,
+			    size_t len, unsigned int flags)
+{
+	const void *d = NULL;
+	void *buf;
+	size_t size;
+	ssize_t got;
+	int ret;
+
+	ret = kup_send_buf(ch, &buf, &size, flags);
+	if (ret)
+		return ret;
+	if (len > size)
+		return -EMSGSIZE;
+	fill(buf, len, n);
+	ret = kup_send_commit(ch, len);
+	if (ret)
+		return ret;
+	got = kup_recv(ch, &d, flags);
+	if (got < 0)
+		return (int)got;
+	if ((size_t)got != len || check(d, len, n) >= 0)
+		return 1;
+	return 0;
+}
+
+/* A thread that blocks in kup_recv() and records its tid and result. */
+struct recv_waiter {
+	struct kup_channel *ch;
+	unsigned int spins;
+	volatile pid_t tid;
+	volatile ssize_t ret;
+};
+
+static inline void *recv_waiter_fn(void *arg)
+{
+	struct recv_waiter *w = (struct recv_waiter *)arg;
+	const void *d = NULL;
+
+	kup_chan_set_spin(w->ch, w->spins);
+	w->tid = gettid();
+	w->ret = kup_recv(w->ch, &d, 0);
+	return NULL;
 }
 
 #endif /* KUP_TEST_H */
