@@ -178,6 +178,9 @@ static int echo_worker_fn(void *arg)
 		atomic_dec(&w->attached);
 		ret = echo_serve(w);
 		echo_count_error(ret);
+		/* The session ended: its channel is free again. */
+		if (ret != -ESHUTDOWN)
+			kup_notify(echo_dev);
 	}
 	return 0;
 }

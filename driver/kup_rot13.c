@@ -78,6 +78,7 @@ static int rot13_worker_fn(void *arg)
 			break;
 		atomic_dec(&w->attached);
 		rot13_serve(w);
+		kupdev_notify(rot13_sc);	/* the channel is free again */
 	}
 	return 0;
 }

@@ -308,16 +308,28 @@ TEST(shutdown_while_blocked)
 	pthread_t t;
 	int i;
 
+	struct kup_channel *idle = NULL;
+
 	if (!ko)
 		SKIP(return, "KUP_ECHO_KO (path of kup_echo.ko) not set");
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	/* A second channel whose kernel thread sleeps waiting for us. */
+	ASSERT_EQ(0, kup_chan_attach(dev, KUP_CHAN_ANY, 4096, 0, &idle));
 	b.ch = ch;
 	ASSERT_EQ(0, kup_send(ch, "KUPECHO:HOLD", 12, 0));
 	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
 	for (i = 0; i < 5000 && !__atomic_load_n(&ch->us->uwait,
 						 __ATOMIC_ACQUIRE); i++)
 		usleep(1000);
+	for (i = 0; i < 5000 && !__atomic_load_n(&idle->ks->kwait,
+						 __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	EXPECT_NE(0, idle->ks->kwait);
+	/* Returns only if destruction woke the sleeping kernel thread. */
 	ASSERT_EQ(0, system("rmmod kup_echo"));
+	EXPECT_EQ(0, idle->ks->kwait);
+	EXPECT_EQ(-ESHUTDOWN, kup_chan_ready(idle));
+	kup_chan_close(idle);
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(-ESHUTDOWN, b.ret);
 	/* Visible in shared memory, without a system call. */

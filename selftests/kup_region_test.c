@@ -7,6 +7,7 @@
  */
 #include "kup_test.h"
 
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -506,6 +507,33 @@ TEST_F(region, munmap_while_attached)
 	ASSERT_EQ(0, detach(self->fd, a.chan));
 	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
 	munmap(again, len);
+}
+
+/*
+ * kup_notify(): kup_echo notifies when a session ends and its channel is
+ * free again; every open file reports EPOLLPRI until it reads
+ * KUP_IOC_INFO.
+ */
+TEST_F(region, notify_channels_available)
+{
+	struct pollfd pfd = { .fd = self->fd, .events = POLLPRI };
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	struct kup_info info;
+	const void *d = NULL;
+
+	ASSERT_EQ(0, poll(&pfd, 1, 0));		/* INFO in setup acked */
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach(dev, KUP_CHAN_ANY, 4096, 0, &ch));
+	ASSERT_LT(0, kup_recv(ch, &d, 0));
+	kup_chan_close(ch);	/* the echo thread's session ends */
+	kup_close(dev);
+	ASSERT_EQ(1, poll(&pfd, 1, 5000));
+	EXPECT_TRUE(pfd.revents & POLLPRI);
+	ASSERT_EQ(0, ioctl(self->fd, KUP_IOC_INFO, &info));
+	EXPECT_LT(self->info.notify_count, info.notify_count);
+	pfd.revents = 0;
+	EXPECT_EQ(0, poll(&pfd, 1, 0));
 }
 
 /* Closing the fd undoes everything, including the memlock charge. */
