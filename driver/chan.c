@@ -4,7 +4,7 @@
  * the channel calls of the kernel API.
  *
  * Everything read from the region is read once, checked against the
- * kernel's own state (struct kup_region: kturn, buf_size) and only then
+ * kernel's own state (struct kup_region: kslots, buf_size) and only then
  * used. Garbage breaks the channel (KUP_STATE_BROKEN) and is reported to
  * the caller; it never steers an access.
  */
@@ -113,10 +113,10 @@ static int kup_kturn(struct kup_dev *dev, struct kup_region *r)
 	 * (__kup_pass): the message, len and seq written before the pass are
 	 * visible once the new turn is.
 	 */
-	t = smp_load_acquire(&r->slot->turn);
-	if (t == r->kturn)
+	t = smp_load_acquire(&kup_slot(r, r->kslot)->turn);
+	if (t == r->kslots[r->kslot].kturn)
 		return 1;
-	if (t == r->kturn - 1)
+	if (t == r->kslots[r->kslot].kturn - 1)
 		return 0;
 	return kup_break(r, EPROTO);
 }
@@ -167,7 +167,7 @@ static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 	}
 
 	for (;;) {
-		WRITE_ONCE(r->ks->kwait, 1);
+		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
 		/*
 		 * Need-wakeup, waiter half: flag, full barrier, re-check (the
 		 * wait_event condition) and only then sleep. Pairs with the
@@ -190,29 +190,36 @@ static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 	}
 }
 
-/* Pass the turn with a message of len bytes in the to_user buffer. */
+/*
+ * Pass the current slot's turn with a message of len bytes in its to_user
+ * buffer, and move on to the next slot.
+ */
 static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len)
 {
-	u32 next = r->kturn + 1;
+	u32 s = r->kslot;
+	struct kup_slot *slot = kup_slot(r, s);
+	struct kup_kslot *ks = &r->kslots[s];
+	u32 next = ks->kturn + 1;
 
-	WRITE_ONCE(r->slot->len, len);
-	WRITE_ONCE(r->slot->seq, next);
-	WRITE_ONCE(r->slot->flags, 0);
+	WRITE_ONCE(slot->len, len);
+	WRITE_ONCE(slot->seq, next);
+	WRITE_ONCE(slot->flags, 0);
 	/*
 	 * Pairs with the acquire load of slot.turn in lib/kup.h
 	 * (__kup_turn): the process sees the message, len and seq before it
 	 * sees its turn.
 	 */
-	smp_store_release(&r->slot->turn, next);
-	r->kturn += 2;
-	r->consumed = false;
+	smp_store_release(&slot->turn, next);
+	ks->kturn += 2;
+	ks->consumed = false;
+	r->kslot = s + 1 < r->nslots ? s + 1 : 0;
 	/*
 	 * Need-wakeup, waker half: the turn store above, full barrier, then
 	 * the flag. Pairs with the full barrier between setting ustate.uwait
 	 * and re-checking the turn in lib/kup.h (__kup_sleep).
 	 */
 	smp_mb();
-	if (READ_ONCE(r->us->uwait)) {
+	if (READ_ONCE(r->us->uwait) == s + 1) {
 		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
 		wake_up(&ch->uwq);
 		kup_region_notify(r);
@@ -256,7 +263,7 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	if (ret)
 		goto out;
 	if (len)
-		memcpy(r->to_user, data, len);
+		memcpy(kup_to_user(r, r->kslot), data, len);
 	kup_kpass(ch, r, len);
 	kup_unhold(ch);
 out:
@@ -297,7 +304,7 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 {
 	struct kup_region *r;
 	struct kup_chan *ch;
-	u32 len, seq;
+	u32 len, seq, s;
 	int ret;
 
 	ret = kup_lookup(dev, chan, &ch, &r);
@@ -306,18 +313,19 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 	ret = kup_wait_kturn(ch, r, flags);
 	if (ret)
 		goto err;
+	s = r->kslot;
 	ret = -EDEADLK;
-	if (r->consumed)
+	if (r->kslots[s].consumed)
 		goto err;
 	/* Read once, check against our own state, then use the copies. */
-	len = READ_ONCE(r->slot->len);
-	seq = READ_ONCE(r->slot->seq);
-	if (seq != r->kturn || len > r->buf_size) {
+	len = READ_ONCE(kup_slot(r, s)->len);
+	seq = READ_ONCE(kup_slot(r, s)->seq);
+	if (seq != r->kslots[s].kturn || len > r->buf_size) {
 		ret = kup_break(r, EBADMSG);
 		goto err;
 	}
-	r->consumed = true;
-	*data = r->to_kernel;
+	r->kslots[s].consumed = true;
+	*data = kup_to_kernel(r, s);
 	/* Our reference becomes the hold. */
 	kup_op_end(r, true);
 	r = xchg(&ch->held, r);
@@ -373,7 +381,7 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 		return ERR_PTR(ret);
 	}
 	*size = r->buf_size;
-	buf = r->to_user;
+	buf = kup_to_user(r, r->kslot);
 	/* Our reference becomes the hold, until kup_send_commit(). */
 	kup_op_end(r, true);
 	r = xchg(&ch->held, r);
@@ -443,6 +451,32 @@ ssize_t kup_chan_buf_size(struct kup_dev *dev, unsigned int chan)
 }
 EXPORT_SYMBOL_GPL(kup_chan_buf_size);
 
+/**
+ * kup_chan_slots() - slots of the region attached to @chan
+ * @dev: the device
+ * @chan: channel index
+ *
+ * 1 for a ping-pong channel, where the kernel holds the first turn; more
+ * for a pipelined channel, where the process holds the first turn of
+ * every slot, and kup_recv() / kup_send() walk the slots round-robin.
+ * Context: any.
+ * Return: the number of slots, or -EINVAL, -ESHUTDOWN, -ENOTCONN.
+ */
+int kup_chan_slots(struct kup_dev *dev, unsigned int chan)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	int ret;
+
+	ret = kup_lookup(dev, chan, &ch, &r);
+	if (ret)
+		return ret;
+	ret = r->nslots;
+	kup_op_end(r, false);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kup_chan_slots);
+
 /* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
 int kup_chan_wake(struct kup_chan *ch)
 {
@@ -470,6 +504,20 @@ int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd)
 	return ret;
 }
 
+/*
+ * Does the process hold the turn of the slot it waits for? ustate.uwait
+ * (slot + 1) names it; it is read once and bounded, 0 or garbage meaning
+ * slot 0.
+ */
+static bool kup_user_turn(struct kup_region *r)
+{
+	u32 s = READ_ONCE(r->us->uwait) - 1;
+
+	if (s >= r->nslots)
+		s = 0;
+	return READ_ONCE(kup_slot(r, s)->turn) & 1;
+}
+
 bool kup_chan_user_turn(struct kup_chan *ch)
 {
 	struct kup_region *r;
@@ -478,7 +526,7 @@ bool kup_chan_user_turn(struct kup_chan *ch)
 	rcu_read_lock();
 	r = rcu_dereference(ch->region);
 	if (r)
-		ret = READ_ONCE(r->slot->turn) & 1;
+		ret = kup_user_turn(r);
 	rcu_read_unlock();
 	return ret;
 }
@@ -486,7 +534,7 @@ bool kup_chan_user_turn(struct kup_chan *ch)
 static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
 {
 	return READ_ONCE(dev->dead) || READ_ONCE(r->dead) ||
-	       READ_ONCE(r->error) || (READ_ONCE(r->slot->turn) & 1);
+	       READ_ONCE(r->error) || kup_user_turn(r);
 }
 
 /*

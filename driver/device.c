@@ -353,10 +353,10 @@ static long kup_ioctl_info(struct kup_file *kf, void __user *argp)
 	struct kup_info info = {
 		.abi_version = KUP_ABI_VERSION,
 		.nchan = dev->nchan,
-		.nslots = 1,
+		.nslots = KUP_MAX_SLOTS,
 		.max_buf_size = dev->max_buf,
 		.min_buf_size = dev->min_buf,
-		.region_size = kup_region_size(dev->max_buf),
+		.region_size = kup_region_size(1, dev->max_buf, PAGE_SIZE),
 		.page_size = PAGE_SIZE,
 		.notify_count = atomic64_read(&dev->notify_count),
 	};
@@ -378,14 +378,16 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags || arg.reserved[0] || arg.reserved[1])
+	if (arg.flags || arg.reserved0 || arg.reserved ||
+	    arg.nslots > KUP_MAX_SLOTS)
 		return -EINVAL;
 	if (arg.chan != KUP_CHAN_ANY && arg.chan >= dev->nchan)
 		return -EINVAL;
 	if (READ_ONCE(dev->dead))
 		return -ESHUTDOWN;
 
-	r = kup_region_pin(arg.addr, arg.len, dev->min_buf, dev->max_buf,
+	r = kup_region_pin(arg.addr, arg.len, max(arg.nslots, 1U),
+			   dev->min_buf, dev->max_buf,
 			   arg.chan == KUP_CHAN_ANY ? 0 : arg.chan);
 	if (IS_ERR(r))
 		return PTR_ERR(r);

@@ -4,8 +4,10 @@
  *
  * /dev/kup_echo has nchan channels. An acceptor kthread waits for
  * processes to attach channels and hands each one to that channel's
- * worker kthread. The worker holds the first turn: it sends a greeting,
- * "kup_echo <chan>", then echoes every message back unchanged, copying it
+ * worker kthread. On a ping-pong channel the worker holds the first turn:
+ * it sends a greeting, "kup_echo <chan>"; on a pipelined channel the
+ * process holds the first turns. Then it echoes every message back
+ * unchanged, copying it
  * from the to_kernel buffer into the to_user buffer. The kthreads are not
  * the process's syscall context: they reach the process's memory only
  * through the kernel mapping kup made of it.
@@ -140,8 +142,16 @@ static int echo_serve(struct echo_worker *w)
 
 	atomic64_inc(&echo_sessions);
 	kup_dev_set_spin(echo_dev, READ_ONCE(spins));
-	len = scnprintf(hello, sizeof(hello), "kup_echo %u", w->chan);
-	ret = kup_send(echo_dev, w->chan, hello, len, 0);
+	/* Ping-pong channels get a greeting: the kernel holds turn one. */
+	ret = kup_chan_slots(echo_dev, w->chan);
+	if (ret < 0)
+		return ret;
+	if (ret == 1) {
+		len = scnprintf(hello, sizeof(hello), "kup_echo %u", w->chan);
+		ret = kup_send(echo_dev, w->chan, hello, len, 0);
+	} else {
+		ret = 0;
+	}
 	while (!ret) {
 		len = kup_recv(echo_dev, w->chan, &data, 0);
 		if (len < 0)

@@ -28,32 +28,30 @@ static struct workqueue_struct *kup_wq;
 #define KUP_KSTATE_OFF		(1 * KUP_LINE_SIZE)
 #define KUP_USTATE_OFF		(2 * KUP_LINE_SIZE)
 #define KUP_SLOT_OFF		(3 * KUP_LINE_SIZE)
-#define KUP_CTRL_END		(4 * KUP_LINE_SIZE)
 
 /*
  * Buffers start on the next page when the region has room for a page per
  * buffer (so that large buffers are page aligned), else on the next line.
+ * Returns where they start, or 0 when the region is too small.
  */
-static size_t kup_layout(u64 len, u32 max_buf, size_t *buf_size)
+static size_t kup_layout(u64 len, u32 nslots, u32 max_buf, size_t *buf_size)
 {
-	size_t base = PAGE_ALIGN(KUP_CTRL_END);
-	size_t size, room;
+	size_t ctrl = KUP_CTRL_SIZE(nslots);
+	size_t base = PAGE_ALIGN(ctrl);
+	size_t size, room, nbuf = 2 * nslots;
 
-	if (len >= base + 2 * PAGE_SIZE) {
-		room = (len - base) / 2;
+	if (len >= base + nbuf * PAGE_SIZE) {
+		room = (len - base) / nbuf;
 		size = min_t(size_t, round_down(room, PAGE_SIZE), max_buf);
-	} else {
-		base = KUP_CTRL_END;
-		room = (len - base) / 2;
+	} else if (len > ctrl) {
+		base = ctrl;
+		room = (len - base) / nbuf;
 		size = min_t(size_t, round_down(room, KUP_LINE_SIZE), max_buf);
+	} else {
+		return 0;
 	}
 	*buf_size = size;
 	return base;
-}
-
-size_t kup_region_size(size_t buf_size)
-{
-	return PAGE_ALIGN(KUP_CTRL_END) + 2 * buf_size;
 }
 
 static void kup_region_free(struct kup_region *r)
@@ -69,6 +67,7 @@ static void kup_region_free(struct kup_region *r)
 	account_locked_vm(r->mm, r->npages, false);
 	mmdrop(r->mm);
 	kvfree(r->pages);
+	kfree(r->kslots);
 	kfree(r);
 }
 
@@ -184,34 +183,49 @@ static int kup_pin(struct kup_region *r, unsigned long addr)
 	return 0;
 }
 
-/* Write the header and the initial protocol state: the kernel's turn. */
+/*
+ * Write the header and the initial protocol state. Ping-pong: the kernel
+ * holds the first turn, with no message. Pipelined: the process holds the
+ * first turn of every slot, as if the kernel had passed an empty message.
+ */
 static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
 {
 	struct kup_region_hdr *h = r->vaddr;
+	bool pipe = r->nslots > 1;
+	u32 i;
 
 	memset(r->vaddr, 0, base);
 	r->hdr = h;
 	r->ks = r->vaddr + KUP_KSTATE_OFF;
 	r->us = r->vaddr + KUP_USTATE_OFF;
-	r->slot = r->vaddr + KUP_SLOT_OFF;
+	r->slots = r->vaddr + KUP_SLOT_OFF;
 	r->to_kernel = r->vaddr + base;
-	r->to_user = r->to_kernel + r->buf_size;
-	r->kturn = 0;
+	r->to_user = r->to_kernel + (size_t)r->nslots * r->buf_size;
+	r->kslot = 0;
 	r->spin_cur = U32_MAX;	/* clamped to the device's budget */
-	r->consumed = true;	/* the first kernel turn carries no message */
+	for (i = 0; i < r->nslots; i++) {
+		struct kup_slot *s = kup_slot(r, i);
+
+		r->kslots[i].kturn = pipe ? 2 : 0;
+		r->kslots[i].consumed = !pipe;
+		if (pipe) {
+			s->turn = 1;
+			s->seq = 1;
+		}
+	}
 
 	h->abi_version = KUP_ABI_VERSION;
 	h->hdr_size = sizeof(*h);
-	h->region_size = base + 2 * (u64)r->buf_size;
+	h->region_size = base + 2 * (u64)r->nslots * r->buf_size;
 	h->chan = chan;
-	h->nslots = 1;
+	h->nslots = r->nslots;
 	h->buf_size = r->buf_size;
 	h->line_size = KUP_LINE_SIZE;
 	h->kstate_off = KUP_KSTATE_OFF;
 	h->ustate_off = KUP_USTATE_OFF;
 	h->slot_off = KUP_SLOT_OFF;
 	h->to_kernel_off = base;
-	h->to_user_off = base + r->buf_size;
+	h->to_user_off = base + (u64)r->nslots * r->buf_size;
 	r->ks->state = KUP_STATE_ATTACHED;
 	/*
 	 * The magic goes last: the ioctl return orders all of this before the
@@ -227,22 +241,23 @@ static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
  * whose buffers hold min_buf to max_buf bytes. Only the part the layout
  * uses is pinned: a region larger than needed costs nothing more.
  */
-struct kup_region *kup_region_pin(u64 addr, u64 len, u32 min_buf, u32 max_buf,
-				  u32 chan)
+struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 min_buf,
+				  u32 max_buf, u32 chan)
 {
 	struct kup_region *r;
 	size_t base, buf_size;
 	int ret;
 
-	if (!PAGE_ALIGNED(addr) || len < PAGE_SIZE ||
+	if (!nslots || nslots > KUP_MAX_SLOTS || !PAGE_ALIGNED(addr) ||
+	    len < PAGE_SIZE ||
 	    addr != (unsigned long)addr || len != (unsigned long)len ||
 	    addr + len < addr)
 		return ERR_PTR(-EINVAL);
 	if (!access_ok(u64_to_user_ptr(addr), len))
 		return ERR_PTR(-EFAULT);
 
-	base = kup_layout(len, max_buf, &buf_size);
-	if (buf_size < max_t(u32, min_buf, KUP_LINE_SIZE))
+	base = kup_layout(len, nslots, max_buf, &buf_size);
+	if (!base || buf_size < max_t(u32, min_buf, KUP_LINE_SIZE))
 		return ERR_PTR(-EINVAL);
 
 	r = kzalloc(sizeof(*r), GFP_KERNEL);
@@ -251,13 +266,16 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 min_buf, u32 max_buf,
 	refcount_set(&r->ref, 1);
 	INIT_RCU_WORK(&r->free_work, kup_region_free_work);
 	r->buf_size = buf_size;
-	r->npages = PAGE_ALIGN(base + 2 * buf_size) >> PAGE_SHIFT;
+	r->nslots = nslots;
+	r->npages = PAGE_ALIGN(base + 2 * nslots * buf_size) >> PAGE_SHIFT;
 
-	r->pages = kvmalloc_array(r->npages, sizeof(*r->pages), GFP_KERNEL);
-	if (!r->pages) {
-		ret = -ENOMEM;
+	ret = -ENOMEM;
+	r->kslots = kcalloc(nslots, sizeof(*r->kslots), GFP_KERNEL);
+	if (!r->kslots)
 		goto err_free;
-	}
+	r->pages = kvmalloc_array(r->npages, sizeof(*r->pages), GFP_KERNEL);
+	if (!r->pages)
+		goto err_free;
 
 	/* Charged to RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK. */
 	ret = account_locked_vm(current->mm, r->npages, true);
@@ -286,6 +304,7 @@ err_unaccount:
 err_pages:
 	kvfree(r->pages);
 err_free:
+	kfree(r->kslots);
 	kfree(r);
 	return ERR_PTR(ret);
 }

@@ -10,10 +10,16 @@
 struct mm_struct;
 struct page;
 
+/* The kernel's own state of one slot. */
+struct kup_kslot {
+	u32 kturn;		/* turn value while the kernel holds the turn */
+	bool consumed;		/* the message of this kernel turn was read */
+};
+
 /*
  * A user region pinned and mapped into the kernel. The pointers below are
  * computed by the kernel from its own layout and never re-read from the
- * region. The kernel-side protocol state (kturn, consumed) lives here, in
+ * region. The kernel-side protocol state (kslots, kslot) lives here, in
  * kernel memory, where the process cannot change it.
  */
 struct kup_region {
@@ -29,26 +35,40 @@ struct kup_region {
 	struct kup_region_hdr *hdr;
 	struct kup_kstate *ks;
 	struct kup_ustate *us;
-	struct kup_slot *slot;
-	u8 *to_kernel;
+	struct kup_slot *slots;
+	u8 *to_kernel;		/* nslots buffers of buf_size */
 	u8 *to_user;
 	u32 buf_size;
+	u32 nslots;
 
-	u32 kturn;		/* turn value while the kernel holds the turn */
+	struct kup_kslot *kslots;
+	u32 kslot;		/* the slot the kernel works on: round-robin */
 	u32 spin_cur;		/* adaptive spin budget of kernel waiters */
 	u32 error;		/* positive errno once the channel broke */
 	u64 kwakeups;		/* private copies of the kstate counters */
 	u64 uwakeups;
 	struct eventfd_ctx __rcu *evfd;	/* KUP_IOC_EVENTFD */
-	bool consumed;		/* the message of this kernel turn was read */
 	bool dead;		/* detached: every kernel call fails */
 };
 
-/* Bytes a region needs for buffers of buf_size bytes. */
-size_t kup_region_size(size_t buf_size);
+/* Slot i of r: slots are a line apart. */
+static inline struct kup_slot *kup_slot(struct kup_region *r, u32 i)
+{
+	return (void *)r->slots + (size_t)i * KUP_LINE_SIZE;
+}
 
-struct kup_region *kup_region_pin(u64 addr, u64 len, u32 min_buf, u32 max_buf,
-				  u32 chan);
+static inline u8 *kup_to_kernel(struct kup_region *r, u32 i)
+{
+	return r->to_kernel + (size_t)i * r->buf_size;
+}
+
+static inline u8 *kup_to_user(struct kup_region *r, u32 i)
+{
+	return r->to_user + (size_t)i * r->buf_size;
+}
+
+struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 min_buf,
+				  u32 max_buf, u32 chan);
 void kup_region_get(struct kup_region *r);
 void kup_region_put(struct kup_region *r);
 void kup_region_put_sync(struct kup_region *r);

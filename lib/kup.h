@@ -92,13 +92,16 @@ struct kup_channel {
 	const struct kup_region_hdr *hdr;
 	const struct kup_kstate *ks;
 	struct kup_ustate *us;
-	struct kup_slot *slot;
-	unsigned char *to_kernel;
+	struct kup_slot *slots;		/* slot i is i lines further */
+	unsigned char *to_kernel;	/* buffer i is i * buf_size further */
 	const unsigned char *to_user;
 	uint32_t chan;
 	uint32_t buf_size;
-	uint32_t uturn;			/* turn value while we hold the turn */
-	int consumed;			/* the message of this turn was read */
+	uint32_t nslots;		/* 1: ping-pong; more: pipelined */
+	uint32_t usend;			/* next slot to send on */
+	uint32_t urecv;			/* next slot to receive from */
+	uint32_t uturn[KUP_MAX_SLOTS];	/* turn value while we hold a slot */
+	unsigned char consumed[KUP_MAX_SLOTS]; /* its message was read */
 	unsigned int spins;		/* spin budget, at most */
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
@@ -199,13 +202,12 @@ KUPLIB_INLINE int kup_fd(const struct kup_device *dev)
 	return dev->fd;
 }
 
-/* Bytes a region needs for buffers of buf_size bytes (one slot). */
+/* Bytes a region needs for nslots slots of buf_size bytes, whole pages. */
 KUPLIB_INLINE size_t kup_region_len(const struct kup_device *dev,
-				    size_t buf_size)
+				    uint32_t nslots, size_t buf_size)
 {
 	size_t page = (size_t)dev->info.page_size;
-	size_t len = (size_t)dev->info.region_size -
-		     2 * (size_t)dev->info.max_buf_size + 2 * buf_size;
+	size_t len = (size_t)kup_region_size(nslots, buf_size, page);
 
 	return (len + page - 1) / page * page;
 }
@@ -216,6 +218,7 @@ KUPLIB_INLINE int __kup_chan_map(struct kup_channel *ch)
 	const struct kup_region_hdr *h = (const struct kup_region_hdr *)ch->mem;
 	unsigned char *base = (unsigned char *)ch->mem;
 	uint64_t size;
+	uint32_t i;
 
 	/* Pairs with smp_store_release(&h->magic) in driver/region.c. */
 	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != KUP_REGION_MAGIC)
@@ -227,32 +230,42 @@ KUPLIB_INLINE int __kup_chan_map(struct kup_channel *ch)
 	    h->line_size != KUP_LINE_SIZE || !h->buf_size ||
 	    h->kstate_off + sizeof(struct kup_kstate) > size ||
 	    h->ustate_off + sizeof(struct kup_ustate) > size ||
-	    h->slot_off + sizeof(struct kup_slot) > size ||
-	    h->to_kernel_off + (uint64_t)h->buf_size > size ||
-	    h->to_user_off + (uint64_t)h->buf_size > size)
+	    h->nslots != ch->nslots ||
+	    h->slot_off + (uint64_t)h->nslots * KUP_LINE_SIZE > size ||
+	    h->to_kernel_off + (uint64_t)h->nslots * h->buf_size > size ||
+	    h->to_user_off + (uint64_t)h->nslots * h->buf_size > size)
 		return -EBADMSG;
 	ch->hdr = h;
 	ch->ks = (const struct kup_kstate *)(base + h->kstate_off);
 	ch->us = (struct kup_ustate *)(base + h->ustate_off);
-	ch->slot = (struct kup_slot *)(base + h->slot_off);
+	ch->slots = (struct kup_slot *)(base + h->slot_off);
 	ch->to_kernel = base + h->to_kernel_off;
 	ch->to_user = base + h->to_user_off;
 	ch->buf_size = h->buf_size;
 	ch->chan = h->chan;
-	ch->uturn = 1;		/* the kernel holds turn 0 */
-	ch->consumed = 0;
+	for (i = 0; i < ch->nslots; i++) {
+		/*
+		 * Ping-pong: the kernel holds turn 0 and will pass turn 1
+		 * with a message. Pipelined: we hold turn 1 of every slot,
+		 * with no message.
+		 */
+		ch->uturn[i] = 1;
+		ch->consumed[i] = ch->nslots > 1;
+	}
 	return 0;
 }
 
 /*
- * Allocate a region for buffers of at least buf_size bytes (0: the
- * device's largest; the region is whole pages, so the kernel may give
- * more: see kup_chan_buf_size()), attach it to channel chan
- * (KUP_CHAN_ANY: the lowest free one) and check it. flags: zero.
+ * Allocate a region for nslots slots (1: ping-pong; 2..KUP_MAX_SLOTS:
+ * pipelined) with buffers of at least buf_size bytes (0: the device's
+ * largest; the region is whole pages, so the kernel may give more: see
+ * kup_chan_buf_size()), attach it to channel chan (KUP_CHAN_ANY: the
+ * lowest free one) and check it. flags: zero.
  */
-KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
-				  size_t buf_size, unsigned int flags,
-				  struct kup_channel **chp)
+KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
+					size_t buf_size, uint32_t nslots,
+					unsigned int flags,
+					struct kup_channel **chp)
 {
 	struct kup_attach arg;
 	struct kup_channel *ch;
@@ -261,7 +274,7 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 	if (!chp)
 		return -EINVAL;
 	*chp = NULL;
-	if (!dev || flags)
+	if (!dev || flags || !nslots || nslots > KUP_MAX_SLOTS)
 		return -EINVAL;
 	if (!buf_size)
 		buf_size = dev->info.max_buf_size;
@@ -275,7 +288,8 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 	ch->spins = KUP_DEFAULT_SPINS;
 	ch->spin_cur = KUP_DEFAULT_SPINS;
 	ch->poll_limit = KUP_DEFAULT_POLL_LIMIT;
-	ch->mem_len = kup_region_len(dev, buf_size);
+	ch->nslots = nslots;
+	ch->mem_len = kup_region_len(dev, nslots, buf_size);
 	ret = posix_memalign(&ch->mem, (size_t)dev->info.page_size,
 			     ch->mem_len);
 	if (ret) {
@@ -288,6 +302,7 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 	arg.addr = (uintptr_t)ch->mem;
 	arg.len = ch->mem_len;
 	arg.chan = chan;
+	arg.nslots = nslots;
 	if (ioctl(dev->fd, KUP_IOC_ATTACH, &arg) < 0) {
 		ret = -errno;
 		free(ch->mem);
@@ -310,6 +325,14 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 	pthread_mutex_unlock(&dev->lock);
 	*chp = ch;
 	return 0;
+}
+
+/* A ping-pong channel: kup_chan_attach_slots() with one slot. */
+KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
+				  size_t buf_size, unsigned int flags,
+				  struct kup_channel **chp)
+{
+	return kup_chan_attach_slots(dev, chan, buf_size, 1, flags, chp);
 }
 
 /* Detach the channel and free its region. */
@@ -387,8 +410,20 @@ KUPLIB_INLINE int __kup_chan_check(const struct kup_channel *ch)
 	}
 }
 
-/* 1: we hold the turn; 0: the kernel does; < 0: the channel stopped. */
-KUPLIB_INLINE int __kup_turn(const struct kup_channel *ch)
+KUPLIB_INLINE struct kup_slot *__kup_slot(const struct kup_channel *ch,
+					  uint32_t s)
+{
+	return (struct kup_slot *)((unsigned char *)ch->slots +
+				   (size_t)s * KUP_LINE_SIZE);
+}
+
+KUPLIB_INLINE uint32_t __kup_next(const struct kup_channel *ch, uint32_t s)
+{
+	return s + 1 < ch->nslots ? s + 1 : 0;
+}
+
+/* 1: we hold slot s's turn; 0: the kernel does; < 0: the channel stopped. */
+KUPLIB_INLINE int __kup_turn(const struct kup_channel *ch, uint32_t s)
 {
 	int ret = __kup_chan_check(ch);
 	uint32_t t;
@@ -400,28 +435,28 @@ KUPLIB_INLINE int __kup_turn(const struct kup_channel *ch)
 	 * (kup_kpass): the kernel's message, len and seq are visible once
 	 * the turn is.
 	 */
-	t = __atomic_load_n(&ch->slot->turn, __ATOMIC_ACQUIRE);
-	if (t == ch->uturn)
+	t = __atomic_load_n(&__kup_slot(ch, s)->turn, __ATOMIC_ACQUIRE);
+	if (t == ch->uturn[s])
 		return 1;
-	if (t == ch->uturn - 1)
+	if (t == ch->uturn[s] - 1)
 		return 0;
 	return -EPROTO;		/* someone in this process wrote the turn */
 }
 
 /* Need-wakeup, waiter half: flag, full barrier, re-check, sleep. */
-KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch)
+KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
 {
 	struct kup_chan_req req;
 	int ret;
 
-	__atomic_store_n(&ch->us->uwait, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&ch->us->uwait, s + 1, __ATOMIC_RELAXED);
 	/*
 	 * Pairs with smp_mb() in driver/chan.c (kup_kpass) between the
 	 * kernel's turn store and its uwait load: either the kernel sees
 	 * uwait and wakes us, or we see its turn here.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	ret = __kup_turn(ch);
+	ret = __kup_turn(ch, s);
 	if (!ret) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
@@ -434,18 +469,20 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch)
 }
 
 /*
- * Wait until we hold the turn. The spin budget adapts: a wait that had to
- * sleep halves the next one, down to a sixteenth of ch->spins (spinning
- * while the peer cannot run, on an oversubscribed machine, only delays
- * it); a wait that ended while spinning doubles it back, up to ch->spins.
+ * Wait until we hold slot s's turn. The spin budget adapts: a wait that
+ * had to sleep halves the next one, down to a sixteenth of ch->spins
+ * (spinning while the peer cannot run, on an oversubscribed machine, only
+ * delays it); a wait that ended while spinning doubles it back, up to
+ * ch->spins.
  */
-KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, unsigned int flags)
+KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, uint32_t s,
+			     unsigned int flags)
 {
 	unsigned long long i;
 	int ret, slept = 0;
 
 	for (i = 0;; i++) {
-		ret = __kup_turn(ch);
+		ret = __kup_turn(ch, s);
 		if (ret)
 			break;
 		if (flags & KUP_NONBLOCK)
@@ -454,7 +491,7 @@ KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, unsigned int flags)
 			if (i >= ch->poll_limit)
 				return -ETIMEDOUT;
 		} else if (i >= ch->spin_cur) {
-			ret = __kup_sleep(ch);
+			ret = __kup_sleep(ch, s);
 			if (ret)
 				return ret;
 			slept = 1;
@@ -474,30 +511,52 @@ KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, unsigned int flags)
 	return 0;
 }
 
+/*
+ * The slot the next send uses, once we hold its turn. Ping-pong: wait for
+ * the turn (sending without reading the kernel's message drops it).
+ * Pipelined: never wait; -ENOBUFS while that slot is in flight or holds a
+ * reply not yet received (receive first).
+ */
+KUPLIB_INLINE int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
+{
+	uint32_t s = ch->usend;
+	int ret;
+
+	if (ch->nslots == 1)
+		return __kup_wait(ch, s, flags);
+	ret = __kup_turn(ch, s);
+	if (ret < 0)
+		return ret;
+	return ret && ch->consumed[s] ? 0 : -ENOBUFS;
+}
+
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
 KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len)
 {
-	uint32_t next = ch->uturn + 1;
+	uint32_t s = ch->usend;
+	struct kup_slot *slot = __kup_slot(ch, s);
+	uint32_t next = ch->uturn[s] + 1;
 	struct kup_chan_req req;
 
-	__atomic_store_n(&ch->slot->len, len, __ATOMIC_RELAXED);
-	__atomic_store_n(&ch->slot->seq, next, __ATOMIC_RELAXED);
-	__atomic_store_n(&ch->slot->flags, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&slot->len, len, __ATOMIC_RELAXED);
+	__atomic_store_n(&slot->seq, next, __ATOMIC_RELAXED);
+	__atomic_store_n(&slot->flags, 0, __ATOMIC_RELAXED);
 	/*
 	 * Pairs with smp_load_acquire(&slot->turn) in driver/chan.c
 	 * (kup_kturn): the kernel sees our message, len and seq before it
 	 * sees its turn.
 	 */
-	__atomic_store_n(&ch->slot->turn, next, __ATOMIC_RELEASE);
-	ch->uturn += 2;
-	ch->consumed = 0;
+	__atomic_store_n(&slot->turn, next, __ATOMIC_RELEASE);
+	ch->uturn[s] += 2;
+	ch->consumed[s] = 0;
+	ch->usend = __kup_next(ch, s);
 	/*
 	 * Pairs with smp_mb() in driver/chan.c (kup_wait_kturn) between
 	 * setting kwait and re-checking the turn: either we see kwait here,
 	 * or the kernel sees our turn before it sleeps.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED)) {
+	if (__atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED) == s + 1) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
 		ch->syscalls++;
@@ -505,7 +564,10 @@ KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len)
 	}
 }
 
-/* Wait for the turn, copy len bytes to the kernel, pass the turn. */
+/*
+ * Copy len bytes to the kernel and pass the turn: on a ping-pong channel
+ * once we hold the turn; on a pipelined one in the next slot, if free.
+ */
 KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
 			   size_t len, unsigned int flags)
 {
@@ -513,11 +575,12 @@ KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
 
 	if (len > ch->buf_size)
 		return -EMSGSIZE;
-	ret = __kup_wait(ch, flags);
+	ret = __kup_send_slot(ch, flags);
 	if (ret)
 		return ret;
 	if (len)
-		memcpy(ch->to_kernel, data, len);
+		memcpy(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
+		       len);
 	__kup_pass(ch, (uint32_t)len);
 	return 0;
 }
@@ -529,33 +592,38 @@ KUPLIB_INLINE int kup_pass(struct kup_channel *ch, unsigned int flags)
 }
 
 /*
- * Wait for the kernel to pass the turn; *data points at its message in
- * the shared buffer (zero-copy), valid until our next send or pass, and
- * is NULL on failure.
- * Returns the length; -EDEADLK if we hold the turn and already read it.
+ * Wait for the kernel's next message: *data points at it in the shared
+ * buffer (zero-copy), valid until we send on that slot again, and is NULL
+ * on failure. Pipelined channels return replies in the order of the
+ * sends. Returns the length; -EDEADLK when nothing can come (ping-pong:
+ * we hold the turn and read its message; pipelined: nothing in flight).
  */
 KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
 			       unsigned int flags)
 {
-	uint32_t len, seq;
+	uint32_t s = ch->urecv, len, seq;
+	struct kup_slot *slot = __kup_slot(ch, s);
 	int ret;
 
 	*data = NULL;
-	ret = __kup_wait(ch, flags);
+	if (ch->nslots > 1 && ch->consumed[s] && __kup_turn(ch, s) == 1)
+		return -EDEADLK;
+	ret = __kup_wait(ch, s, flags);
 	if (ret)
 		return ret;
-	if (ch->consumed)
+	if (ch->consumed[s])
 		return -EDEADLK;
-	len = __atomic_load_n(&ch->slot->len, __ATOMIC_RELAXED);
-	seq = __atomic_load_n(&ch->slot->seq, __ATOMIC_RELAXED);
-	if (seq != ch->uturn || len > ch->buf_size)
+	len = __atomic_load_n(&slot->len, __ATOMIC_RELAXED);
+	seq = __atomic_load_n(&slot->seq, __ATOMIC_RELAXED);
+	if (seq != ch->uturn[s] || len > ch->buf_size)
 		return -EBADMSG;
-	ch->consumed = 1;
-	*data = ch->to_user;
+	ch->consumed[s] = 1;
+	ch->urecv = __kup_next(ch, s);
+	*data = ch->to_user + (size_t)s * ch->buf_size;
 	return (ssize_t)len;
 }
 
-/* Zero-copy send: wait for the turn and return the outgoing buffer. */
+/* Zero-copy send: the outgoing buffer of the next send, once it is ours. */
 KUPLIB_INLINE int kup_send_buf(struct kup_channel *ch, void **buf,
 			       size_t *size, unsigned int flags)
 {
@@ -563,10 +631,10 @@ KUPLIB_INLINE int kup_send_buf(struct kup_channel *ch, void **buf,
 
 	*buf = NULL;
 	*size = 0;
-	ret = __kup_wait(ch, flags);
+	ret = __kup_send_slot(ch, flags);
 	if (ret)
 		return ret;
-	*buf = ch->to_kernel;
+	*buf = ch->to_kernel + (size_t)ch->usend * ch->buf_size;
 	*size = ch->buf_size;
 	return 0;
 }
@@ -578,30 +646,44 @@ KUPLIB_INLINE int kup_send_commit(struct kup_channel *ch, size_t len)
 
 	if (len > ch->buf_size)
 		return -EMSGSIZE;
-	ret = __kup_turn(ch);
+	ret = __kup_turn(ch, ch->usend);
 	if (ret <= 0)
 		return ret ? ret : -EPERM;
 	__kup_pass(ch, (uint32_t)len);
 	return 0;
 }
 
-/* 1 if we hold the turn now, 0 if not, < 0 if the channel stopped. */
+/* Messages sent on a pipelined channel whose replies were not received. */
+KUPLIB_INLINE uint32_t kup_chan_inflight(const struct kup_channel *ch)
+{
+	uint32_t n = 0, s;
+
+	for (s = 0; s < ch->nslots && ch->nslots > 1; s++)
+		n += !ch->consumed[s];
+	return n;
+}
+
+/*
+ * 1 if the next receive would not wait (we hold the turn of its slot),
+ * 0 if it would, < 0 if the channel stopped. No system call.
+ */
 KUPLIB_INLINE int kup_chan_ready(const struct kup_channel *ch)
 {
-	return __kup_turn(ch);
+	return __kup_turn(ch, ch->urecv);
 }
 
 /*
  * Before waiting in poll/epoll/io_uring on kup_fd(): ask the kernel to
- * wake the fd when it passes this channel's turn. Returns 1 if the turn
- * is already ours (do not wait), 0 if armed. kup_chan_disarm() afterwards.
+ * wake the fd when it passes the turn the next receive waits for.
+ * Returns 1 if that turn is already ours (do not wait), 0 if armed.
+ * kup_chan_disarm() afterwards.
  */
 KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 {
-	__atomic_store_n(&ch->us->uwait, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&ch->us->uwait, ch->urecv + 1, __ATOMIC_RELAXED);
 	/* Same pairing as in __kup_sleep(). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __kup_turn(ch);
+	return __kup_turn(ch, ch->urecv);
 }
 
 KUPLIB_INLINE void kup_chan_disarm(struct kup_channel *ch)

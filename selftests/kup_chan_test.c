@@ -429,7 +429,7 @@ TEST(no_syscalls_after_setup)
 	EXPECT_EQ(0, a.err);
 	EXPECT_EQ(5000, a.done);
 	EXPECT_EQ(msgs0 + 5000, echo_stat("messages"));
-	EXPECT_EQ(0, param_write("kup_echo", "spins", "2000"));
+	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
 	kup_chan_close(a.ch);
 	kup_close(dev);
 }
@@ -538,9 +538,9 @@ TEST(garbage_breaks_channel)
 		ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 		ASSERT_EQ(4096, kup_chan_buf_size(ch));
 		/* We hold turn 1; hand the kernel turn 2 with garbage. */
-		ch->slot->len = cases[i].len;
-		ch->slot->seq = cases[i].seq;
-		__atomic_store_n(&ch->slot->turn, cases[i].turn,
+		ch->slots->len = cases[i].len;
+		ch->slots->seq = cases[i].seq;
+		__atomic_store_n(&ch->slots->turn, cases[i].turn,
 				 __ATOMIC_SEQ_CST);
 		memset(&req, 0, sizeof(req));
 		req.chan = kup_chan_index(ch);
@@ -559,6 +559,93 @@ TEST(garbage_breaks_channel)
 	}
 }
 
+/* Stream n messages through a pipelined channel at the given depth. */
+static int pipe_stream(struct kup_channel *ch, unsigned long n,
+		       unsigned int depth)
+{
+	unsigned long sent = 0, got = 0;
+	const void *d = NULL;
+	ssize_t len;
+	int ret;
+
+	while (got < n) {
+		while (sent < n && kup_chan_inflight(ch) < depth) {
+			char msg[32];
+			size_t l = 8 + sent % 24;
+
+			fill(msg, l, sent);
+			ret = kup_send(ch, msg, l, 0);
+			if (ret)
+				return ret;
+			sent++;
+		}
+		len = kup_recv(ch, &d, 0);
+		if (len < 0)
+			return (int)len;
+		if ((size_t)len != 8 + got % 24 || check(d, len, got) >= 0)
+			return 1;
+		got++;
+	}
+	return 0;
+}
+
+/* Pipelined: several messages in flight, replies in order. */
+TEST(pipelined_in_order)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	const void *d = NULL;
+	unsigned int i, n = 16;
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 1024, n, 0, &ch));
+	/* The header describes n slots, each on its line, with its buffers. */
+	EXPECT_EQ(n, ch->hdr->nslots);
+	EXPECT_EQ(1024, ch->hdr->buf_size);
+	EXPECT_LE(ch->hdr->slot_off + n * KUP_LINE_SIZE, ch->hdr->to_kernel_off);
+	EXPECT_EQ(ch->hdr->to_kernel_off + n * 1024, ch->hdr->to_user_off);
+	/* We hold every first turn; there is no greeting. */
+	EXPECT_EQ(-EDEADLK, kup_recv(ch, &d, 0));
+	for (i = 0; i < n; i++) {
+		char msg[16];
+
+		snprintf(msg, sizeof(msg), "m%u", i);
+		ASSERT_EQ(0, kup_send(ch, msg, strlen(msg) + 1, 0));
+	}
+	EXPECT_EQ(n, kup_chan_inflight(ch));
+	EXPECT_EQ(-ENOBUFS, kup_send(ch, "x", 1, 0));
+	for (i = 0; i < n; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "m%u", i);
+		ASSERT_EQ((ssize_t)strlen(want) + 1, kup_recv(ch, &d, 0));
+		EXPECT_STREQ(want, (const char *)d);
+	}
+	EXPECT_EQ(0, kup_chan_inflight(ch));
+	EXPECT_EQ(-EDEADLK, kup_recv(ch, &d, 0));
+	/* A long stream at full depth. */
+	EXPECT_EQ(0, pipe_stream(ch, 100000, n));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/* Pipelined, both sides sleeping at every wait: per-slot wake-ups. */
+TEST_F_TIMEOUT(slow, pipelined_sleeping, 300)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+
+	ASSERT_EQ(0, param_write("kup_echo", "spins", "0"));
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 4, 0, &ch));
+	kup_chan_set_spin(ch, 0);
+	EXPECT_EQ(0, pipe_stream(ch, 20000, 4));
+	EXPECT_EQ(0, pipe_stream(ch, 20000, 1));
+	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
 /* Both sides sleep between messages and wake each other, every time. */
 TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
 {
@@ -571,7 +658,7 @@ TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
 	kup_chan_set_spin(ch, 0);
 	for (n = 0; n < 20000; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 8, 0)) TH_LOG("message %lu", n);
-	EXPECT_EQ(0, param_write("kup_echo", "spins", "2000"));
+	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
 	kup_chan_close(ch);
 	kup_close(dev);
 }

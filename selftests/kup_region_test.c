@@ -76,7 +76,7 @@ TEST_F(region, info)
 {
 	EXPECT_EQ(KUP_ABI_VERSION, self->info.abi_version);
 	EXPECT_GE(self->info.nchan, 2);
-	EXPECT_EQ(1, self->info.nslots);
+	EXPECT_EQ(KUP_MAX_SLOTS, self->info.nslots);
 	EXPECT_EQ(self->page, self->info.page_size);
 	EXPECT_EQ(0, self->info.max_buf_size % self->page);
 	EXPECT_LE(self->info.min_buf_size, self->info.max_buf_size);
@@ -264,9 +264,23 @@ TEST_F(region, bad_arguments)
 	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
 	EXPECT_EQ(EINVAL, errno);
 	a.flags = 0;
-	a.reserved[1] = 1;
+	a.reserved = 1;
 	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
 	EXPECT_EQ(EINVAL, errno);
+	a.reserved = 0;
+	a.reserved0 = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	/* Slots: at most KUP_MAX_SLOTS, and they must fit. */
+	a.reserved0 = 0;
+	a.nslots = KUP_MAX_SLOTS + 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.nslots = KUP_MAX_SLOTS;
+	a.len = self->page;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.nslots = 0;
 	/* Alignment, length bounds, overflow, channel index. */
 	EXPECT_EQ(-EINVAL, attach(self->fd, (char *)mem + 8, 2 * self->page,
 				  KUP_CHAN_ANY, NULL));

@@ -24,12 +24,18 @@
  * process context, for example a kthread or a workqueue; no particular
  * process is needed. With KUP_NONBLOCK, kup_send(), kup_recv(), kup_pass(),
  * kup_send_buf(), and always kup_release(), kup_send_commit(),
- * kup_chan_buf_size() and kup_notify() never sleep and may
+ * kup_chan_buf_size(), kup_chan_slots() and kup_notify() never sleep and may
  * be called from any context, including timers, softirqs and tracepoints.
  * kup_dev_shutdown() may sleep.
  *
  * One context at a time drives the kernel side of a channel; different
  * channels may be driven concurrently without any locking.
+ *
+ * Pipelined channels (a process may attach with several slots): the
+ * process holds the first turn of every slot; kup_recv() takes the next
+ * slot in round-robin order and kup_send()/kup_pass() answer on that same
+ * slot, then move on. A loop of recv + send drains a whole batch without
+ * sleeping.
  *
  * Data returned by kup_recv() lives in memory the process can write at any
  * time: copy what you validate before you act on it.
@@ -61,6 +67,7 @@ void kup_dev_shutdown(struct kup_dev *dev);
 void kup_dev_destroy(struct kup_dev *dev);
 unsigned int kup_dev_nchan(const struct kup_dev *dev);
 ssize_t kup_chan_buf_size(struct kup_dev *dev, unsigned int chan);
+int kup_chan_slots(struct kup_dev *dev, unsigned int chan);
 void kup_dev_set_spin(struct kup_dev *dev, unsigned int spins);
 
 int kup_wait_channel(struct kup_dev *dev, unsigned int flags);

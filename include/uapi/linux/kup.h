@@ -21,7 +21,7 @@
  * A library must locate every part through the header offsets, never by
  * assuming this order: the layout may grow, the offsets stay meaningful.
  *
- * The turn protocol (one slot):
+ * The turn protocol (each slot):
  *   slot.turn is a pass counter. Even: the kernel holds the turn; odd: user
  *   space holds it. It starts at 0 (the kernel holds the first turn, as in
  *   FreeBSD KUP). Only the holder writes its outgoing buffer, slot.len and
@@ -31,11 +31,21 @@
  *   one) and that slot.len <= buf_size, and then reads the message. A pass
  *   without data is a message of length 0.
  *
+ * Slots: a ping-pong channel (nslots 1, the default, as in FreeBSD KUP)
+ * has one slot, whose first turn the kernel holds. A pipelined channel
+ * (KUP_IOC_ATTACH with nslots 2..KUP_MAX_SLOTS) has nslots independent
+ * slots that both sides use round-robin, and the process holds the first
+ * turn of every slot (an empty message: turn 1, seq 1, len 0). The process
+ * submits up to nslots messages, slot after slot, and collects the replies
+ * in the same order; the kernel replies on the slot it received from, so
+ * one wake-up drains every slot already passed to it.
+ *
  * Sleeping (need-wakeup): a side that stops spinning sets its wait flag
- * (kstate.kwait or ustate.uwait), issues a full barrier, re-checks the turn
- * and only then sleeps. The passing side stores the turn, issues a full
- * barrier and reads the peer's wait flag; only when it is set does it wake
- * the peer (user -> kernel: KUP_IOC_WAKE; kernel -> user: wait queue, poll,
+ * (kstate.kwait or ustate.uwait) to the index + 1 of the slot it waits for,
+ * issues a full barrier, re-checks that slot's turn and only then sleeps.
+ * The side that passes slot s stores its turn, issues a full barrier and
+ * reads the peer's wait flag; only when it is s + 1 does it wake the peer
+ * (user -> kernel: KUP_IOC_WAKE; kernel -> user: wait queue, poll,
  * eventfd). One of the two always sees the other's store: no lost wakeup.
  * An event loop arms a channel the same way (set uwait, full barrier,
  * re-check the turn) before it waits on the device fd or an eventfd.
@@ -63,6 +73,24 @@
 #define KUP_CHAN_ANY		0xffffffffU
 /* Longest device name, including the terminating NUL */
 #define KUP_NAME_MAX		32
+/* Most slots of a pipelined channel */
+#define KUP_MAX_SLOTS		64
+/*
+ * Bytes a region needs for nslots slots with buffers of buf_size bytes:
+ * the control lines (header, kstate, ustate, one per slot) rounded up to a
+ * page, then the buffers. A larger region costs nothing: the kernel pins
+ * only what the layout uses.
+ */
+#define KUP_CTRL_SIZE(nslots)	((__u64)KUP_LINE_SIZE * (3 + (nslots)))
+
+static __inline__ __u64 kup_region_size(__u32 nslots, __u64 buf_size,
+					__u64 page_size)
+{
+	__u64 ctrl = KUP_CTRL_SIZE(nslots);
+
+	return (ctrl + page_size - 1) / page_size * page_size +
+	       2 * (__u64)nslots * buf_size;
+}
 
 /* struct kup_kstate.state */
 enum kup_state {
@@ -93,7 +121,7 @@ struct kup_region_hdr {
 /* Written by the kernel only. */
 struct kup_kstate {
 	__u32 state;		/* enum kup_state */
-	__u32 kwait;		/* non-zero: a kernel waiter wants KUP_IOC_WAKE */
+	__u32 kwait;		/* slot + 1 a kernel waiter sleeps for, or 0 */
 	__u32 error;		/* positive errno that broke the channel */
 	__u32 reserved0;
 	__u64 kwakeups;		/* passes that woke a user (ustate.uwait set) */
@@ -103,12 +131,12 @@ struct kup_kstate {
 
 /* Written by user space only; the kernel reads uwait as a hint. */
 struct kup_ustate {
-	__u32 uwait;		/* non-zero: a user waiter sleeps in the kernel */
+	__u32 uwait;		/* slot + 1 a user waiter sleeps for, or 0 */
 	__u32 reserved0;
 	__u64 reserved[7];
 };
 
-/* Written only by the side that holds the turn. */
+/* Written only by the side that holds the slot's turn. */
 struct kup_slot {
 	__u32 turn;		/* pass counter: even kernel, odd user */
 	__u32 len;		/* bytes of the message in the holder's buffer */
@@ -120,11 +148,11 @@ struct kup_slot {
 struct kup_info {
 	__u32 abi_version;	/* out: KUP_ABI_VERSION */
 	__u32 nchan;		/* out: channels of the device */
-	__u32 nslots;		/* out: slots per channel */
+	__u32 nslots;		/* out: most slots per channel */
 	__u32 max_buf_size;	/* out: largest buffer, bytes */
 	__u32 min_buf_size;	/* out: regions with smaller buffers are refused */
 	__u32 reserved0;	/* out: zero */
-	__u64 region_size;	/* out: bytes a region with max_buf_size needs */
+	__u64 region_size;	/* out: bytes a 1-slot region of max_buf_size needs */
 	__u64 page_size;	/* out: the kernel's page size */
 	__u64 notify_count;	/* out: times the kernel client called notify */
 	__u64 reserved[2];	/* out: zero */
@@ -136,7 +164,9 @@ struct kup_attach {
 	__u64 len;		/* in: region length, >= one page */
 	__u32 chan;		/* in: channel or KUP_CHAN_ANY; out: channel */
 	__u32 flags;		/* in: zero */
-	__u64 reserved[2];	/* in: zero */
+	__u32 nslots;		/* in: 0 or 1 ping-pong, 2..KUP_MAX_SLOTS */
+	__u32 reserved0;	/* in: zero */
+	__u64 reserved;		/* in: zero */
 };
 
 /* KUP_IOC_EVENTFD */
