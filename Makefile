@@ -6,6 +6,7 @@
 #   make check           everything: deps, W=1 build, sparse, checkpatch,
 #                        selftests and C/C++ header checks, guest test run
 #   make demo            boot the guest and run the channel demo
+#   make bench           boot the guest and compare kup with the alternatives
 #   make kselftest       run the selftests on this machine (module loaded)
 #   make sparse | style  static checks only
 #   make dkms-install    install the source with dkms for the running kernel
@@ -33,7 +34,7 @@ SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 
 .PHONY: all module modules clean deps guest-modules sparse style \
 	selftests headers-check check test-qemu demo kselftest dkms-install \
-	dkms-uninstall dkms-check
+	dkms-uninstall dkms-check bench
 
 all: module
 modules: module
@@ -92,7 +93,7 @@ selftests: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
 
 _selftests: $(addprefix $(BUILD)/selftests/,$(SELFTESTS) kup_demo \
-	run-selftests.sh)
+	kup_bench run-selftests.sh)
 
 $(BUILD)/selftests/%: selftests/%.c $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
@@ -106,6 +107,11 @@ $(BUILD)/selftests/kup_cxx_test: selftests/kup_cxx_test.cc $(SELFTEST_SRCS)
 $(BUILD)/selftests/kup_demo: examples/kup_demo.c $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TEST_CFLAGS) -static -o $@ $<
+
+$(BUILD)/selftests/kup_bench: bench/kup_bench.c driver/kup_bench.h \
+	$(SELFTEST_SRCS)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(TEST_CFLAGS) -static -o $@ $< -luring
 
 $(BUILD)/selftests/run-selftests.sh: selftests/run-selftests.sh
 	@mkdir -p $(@D)
@@ -131,6 +137,14 @@ check: deps headers-check sparse style dkms-check guest-modules selftests
 demo: guest-modules selftests
 	bash scripts/qemu-run.sh demo $(GUEST_VMLINUX) $(TOP)/driver \
 		$(BUILD)/selftests $(BUILD) 600
+
+# The benchmark in the guest: table on the terminal, JSON and plots in
+# build/bench/. BENCH_ARGS=quick for a short run.
+bench: guest-modules selftests
+	@echo "$(BENCH_ARGS)" >$(BUILD)/selftests/bench-args
+	bash scripts/qemu-run.sh bench $(GUEST_VMLINUX) $(TOP)/driver \
+		$(BUILD)/selftests $(BUILD) 1800
+	bash scripts/bench-report.sh $(BUILD)/console-bench.log $(BUILD)/bench
 
 # On a host that can load modules (root, kup and kup_echo loaded).
 kselftest: deps

@@ -26,7 +26,7 @@ vmstat() {
 
 mode=$(cat /kup/mode)
 echo "KUP-GUEST: booted $(uname -r), $(nproc) CPUs, mode $mode"
-for m in kup kup_echo kup_rot13; do
+for m in kup kup_echo kup_rot13 kup_bench; do
 	insmod /kup/$m.ko || fail "insmod $m"
 done
 lsmod | sed 's/^/KUP-GUEST: lsmod: /'
@@ -42,14 +42,15 @@ demo)
 	/kup/bin/kup_demo $(cat /kup/bin/demo-args 2>/dev/null) || fail "demo"
 	;;
 bench)
-	/kup/bin/kup_bench || fail "bench"
+	# shellcheck disable=SC2046
+	/kup/bin/kup_bench $(cat /kup/bin/bench-args 2>/dev/null) || fail "bench"
 	;;
 *)
 	fail "unknown mode $mode"
 	;;
 esac
 
-for m in kup_rot13 kup_echo kup; do
+for m in kup_bench kup_rot13 kup_echo kup; do
 	rmmod $m || fail "rmmod $m"
 done
 

@@ -25,7 +25,8 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,kup/bin}
 cp /bin/busybox "$root/bin/busybox"
 cp "$top/scripts/guest-init.sh" "$root/init"
 chmod 755 "$root/init"
-cp "$moddir"/kup.ko "$moddir"/kup_echo.ko "$moddir"/kup_rot13.ko "$root/kup/"
+cp "$moddir"/kup.ko "$moddir"/kup_echo.ko "$moddir"/kup_rot13.ko \
+	"$moddir"/kup_bench.ko "$root/kup/"
 cp -r "$bindir"/. "$root/kup/bin/"
 echo "$mode" >"$root/kup/mode"
 mkdir -p "$outdir"

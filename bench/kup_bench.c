@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kup_bench: kup against the other ways a process and kernel code can
+ * talk, measured in one run, against the same kernel module (kup_bench.ko).
+ *
+ *   raw          a user thread and a kernel thread bounce one cache line,
+ *                no protocol: the physical limit
+ *   kup-poll     kup ping-pong, both sides polling
+ *   kup-adaptive kup ping-pong, spin then sleep (the defaults)
+ *   kup-epoll    kup, the process waits in epoll at every message
+ *   ioctl        an ioctl that copies the message in and out
+ *   waitqueue    an ioctl that wakes a kernel thread through a wait queue
+ *                and sleeps until it wakes the caller back
+ *   uring-nop    io_uring NOP, submit and wait
+ *   uring-sqpoll io_uring NOP with SQPOLL, the process spinning on the CQ
+ *   kup-pipe     pipelined kup channels: throughput against depth
+ *   memcpy       user-space memcpy bandwidth, for scale
+ *
+ * Round-trip latency from the TSC (p50/p90/p99/p99.9), throughput from
+ * the wall clock. Prints a table with ratios taken within this run (times
+ * under emulation vary 2x between runs; ratios much less) and, between
+ * KUP-BENCH-JSON lines, every figure as JSON.
+ *
+ *	kup_bench [quick]
+ */
+#include <kup.h>
+
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#include "../driver/kup_bench.h"
+
+#define BIG_SPINS	"4000000000"
+#define MAX_RESULTS	128
+#define SPIN_BOUND	(1ULL << 32)	/* polls before a wait gives up */
+
+struct result {
+	char method[16];
+	size_t size;
+	unsigned int depth;
+	unsigned int chans;
+	double p50, p90, p99, p999;	/* ns per round trip */
+	double msgs, mbs;		/* per second */
+};
+
+static struct result results[MAX_RESULTS];
+static unsigned int nresults;
+static double ns_per_cycle;
+static unsigned long rounds = 20000, slow_rounds = 4000;
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "kup_bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void calibrate(void)
+{
+	double t0 = now_ns();
+	uint64_t c0 = __rdtsc();
+
+	while (now_ns() - t0 < 2e8)
+		_mm_pause();
+	ns_per_cycle = (now_ns() - t0) / (double)(__rdtsc() - c0);
+}
+
+static void set_kernel_spins(const char *spins)
+{
+	FILE *f = fopen("/sys/module/kup_bench/parameters/spins", "w");
+
+	if (!f || fputs(spins, f) < 0 || fclose(f))
+		die("kup_bench spins parameter", errno);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct result *add(const char *method, size_t size, unsigned int depth,
+			  unsigned int chans)
+{
+	struct result *r = &results[nresults++];
+
+	if (nresults > MAX_RESULTS)
+		die("too many results", E2BIG);
+	memset(r, 0, sizeof(*r));
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	r->size = size;
+	r->depth = depth;
+	r->chans = chans;
+	return r;
+}
+
+/* Percentiles of n round trips measured in cycles. */
+static void latency(struct result *r, uint64_t *cyc, unsigned long n)
+{
+	qsort(cyc, n, sizeof(*cyc), cmp_u64);
+	r->p50 = cyc[n / 2] * ns_per_cycle;
+	r->p90 = cyc[n * 9 / 10] * ns_per_cycle;
+	r->p99 = cyc[n * 99 / 100] * ns_per_cycle;
+	r->p999 = cyc[n * 999 / 1000] * ns_per_cycle;
+	r->msgs = 1e9 / r->p50;
+	r->mbs = r->msgs * r->size / 1e6;
+}
+
+/* A kup_bench channel: a ping-pong one gets the kernel's first pass. */
+static struct kup_channel *bench_chan(struct kup_device *dev, uint32_t chan,
+				      unsigned int depth, unsigned int uspins)
+{
+	struct kup_channel *ch;
+	const void *d;
+	int ret;
+
+	ret = kup_chan_attach_slots(dev, chan, KB_MAX_BUF, depth, 0, &ch);
+	if (ret)
+		die("attach", ret);
+	kup_chan_set_spin(ch, uspins);
+	kup_chan_set_poll_limit(ch, SPIN_BOUND);
+	if (depth == 1 && kup_recv(ch, &d, 0) < 0)
+		die("first pass", EPROTO);
+	return ch;
+}
+
+/* The physical limit: bounce one word with a kernel thread. */
+static void bench_raw(struct kup_device *dev)
+{
+	struct kup_channel *ch;
+	struct kb_raw *msg;
+	uint64_t *cyc = calloc(rounds, sizeof(*cyc));
+	unsigned long warm = 1000, i;
+	uint32_t *word;
+	const void *d;
+	void *buf;
+	size_t size;
+	int ret;
+
+	set_kernel_spins(BIG_SPINS);
+	ch = bench_chan(dev, 0, 1, KUP_DEFAULT_SPINS);
+	ret = kup_send_buf(ch, &buf, &size, 0);
+	if (ret || !cyc)
+		die("raw", ret ? ret : ENOMEM);
+	msg = buf;
+	msg->op = KB_OP_RAW;
+	msg->count = warm + rounds;
+	word = (uint32_t *)((char *)buf + KB_RAW_OFF);
+	*word = 0;
+	if (kup_send_commit(ch, KB_RAW_OFF + sizeof(*word)))
+		die("raw commit", EPROTO);
+	for (i = 0; i < warm + rounds; i++) {
+		uint64_t t0 = __rdtsc(), spins = 0;
+
+		/* Pairs with smp_load_acquire() in driver/kup_bench.c kb_raw(). */
+		__atomic_store_n(word, 2 * i + 1, __ATOMIC_RELEASE);
+		/* Pairs with smp_store_release() in kb_raw(). */
+		while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2 * i + 2) {
+			if (++spins > SPIN_BOUND)
+				die("raw bounce", ETIMEDOUT);
+			_mm_pause();
+		}
+		if (i >= warm)
+			cyc[i - warm] = __rdtsc() - t0;
+	}
+	if (kup_recv(ch, &d, 0) < 0)
+		die("raw end", EPROTO);
+	latency(add("raw", sizeof(*word), 1, 1), cyc, rounds);
+	kup_chan_close(ch);
+	free(cyc);
+}
+
+enum kup_mode { KUP_POLL, KUP_ADAPTIVE, KUP_EPOLL };
+
+static const char *const kup_mode_name[] = {
+	"kup-poll", "kup-adaptive", "kup-epoll"
+};
+
+/* One kup round trip of size bytes: write in place, commit, receive. */
+static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
+		  enum kup_mode mode, int ep)
+{
+	unsigned int flags = mode == KUP_POLL ? KUP_SPIN_ONLY : 0;
+	struct epoll_event ev;
+	const void *d;
+	size_t bufsize;
+	void *buf;
+	int ret;
+
+	ret = kup_send_buf(ch, &buf, &bufsize, flags);
+	if (ret)
+		return ret;
+	memcpy(buf, src, size);
+	ret = kup_send_commit(ch, size);
+	if (ret)
+		return ret;
+	if (mode == KUP_EPOLL) {
+		if (kup_chan_arm(ch) == 0 && epoll_wait(ep, &ev, 1, 10000) != 1)
+			return -ETIMEDOUT;
+		kup_chan_disarm(ch);
+	}
+	return kup_recv(ch, &d, flags) == (ssize_t)size ? 0 : -EBADMSG;
+}
+
+static void bench_kup(struct kup_device *dev, enum kup_mode mode,
+		      size_t size)
+{
+	unsigned long n = mode == KUP_POLL ? rounds : slow_rounds;
+	uint64_t *cyc = calloc(n, sizeof(*cyc));
+	char *src = malloc(size);
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct kup_channel *ch;
+	unsigned long i;
+	int ep = -1, ret;
+
+	if (!cyc || !src)
+		die("kup", ENOMEM);
+	memset(src, 'x', size);
+	src[0] = KB_OP_ECHO;
+	set_kernel_spins(mode == KUP_POLL ? BIG_SPINS : "500");
+	ch = bench_chan(dev, 0, 1, KUP_DEFAULT_SPINS);
+	if (mode == KUP_EPOLL) {
+		ep = epoll_create1(0);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, kup_fd(dev), &ev))
+			die("epoll", errno);
+	}
+	for (i = 0; i < 1000; i++)
+		if ((ret = kup_rt(ch, src, size, mode, ep)))
+			die("kup warm-up", ret);
+	for (i = 0; i < n; i++) {
+		uint64_t t0 = __rdtsc();
+
+		ret = kup_rt(ch, src, size, mode, ep);
+		if (ret)
+			die(kup_mode_name[mode], ret);
+		cyc[i] = __rdtsc() - t0;
+	}
+	latency(add(kup_mode_name[mode], size, 1, 1), cyc, n);
+	if (ep >= 0)
+		close(ep);
+	kup_chan_close(ch);
+	free(cyc);
+	free(src);
+}
+
+static void bench_ioctl(int fd, size_t size, int wq)
+{
+	uint64_t *cyc = calloc(slow_rounds, sizeof(*cyc));
+	char *buf = malloc(size);
+	struct kb_echo arg = { .len = size };
+	unsigned long i;
+
+	if (!cyc || !buf)
+		die("ioctl", ENOMEM);
+	memset(buf, 'x', size);
+	arg.buf = (uintptr_t)buf;
+	for (i = 0; i < 500 + slow_rounds; i++) {
+		uint64_t t0 = __rdtsc();
+
+		if (wq ? ioctl(fd, KB_IOC_WQ) : ioctl(fd, KB_IOC_ECHO, &arg))
+			die(wq ? "waitqueue ioctl" : "echo ioctl", errno);
+		if (i >= 500)
+			cyc[i - 500] = __rdtsc() - t0;
+	}
+	latency(add(wq ? "waitqueue" : "ioctl", wq ? 0 : size, 1, 1), cyc,
+		slow_rounds);
+	free(cyc);
+	free(buf);
+}
+
+static void bench_uring(int sqpoll)
+{
+	unsigned long n = sqpoll ? rounds : slow_rounds, i;
+	uint64_t *cyc = calloc(n, sizeof(*cyc));
+	struct io_uring_params p;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	if (sqpoll) {
+		p.flags = IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = 2000;	/* ms */
+	}
+	ret = io_uring_queue_init_params(8, &ring, &p);
+	if (ret) {
+		fprintf(stderr, "kup_bench: io_uring%s: %s, skipped\n",
+			sqpoll ? " SQPOLL" : "", strerror(-ret));
+		free(cyc);
+		return;
+	}
+	for (i = 0; i < 1000 + n; i++) {
+		uint64_t t0 = __rdtsc(), spins = 0;
+
+		io_uring_prep_nop(io_uring_get_sqe(&ring));
+		if (sqpoll) {
+			/* No system call while the SQ thread is awake. */
+			io_uring_submit(&ring);
+			while (io_uring_peek_cqe(&ring, &cqe)) {
+				if (++spins > SPIN_BOUND)
+					die("sqpoll", ETIMEDOUT);
+				_mm_pause();
+			}
+		} else if (io_uring_submit_and_wait(&ring, 1) != 1 ||
+			   io_uring_peek_cqe(&ring, &cqe)) {
+			die("io_uring", EIO);
+		}
+		io_uring_cqe_seen(&ring, cqe);
+		if (i >= 1000)
+			cyc[i - 1000] = __rdtsc() - t0;
+	}
+	latency(add(sqpoll ? "uring-sqpoll" : "uring-nop", 0, 1, 1), cyc, n);
+	io_uring_queue_exit(&ring);
+	free(cyc);
+}
+
+struct stream {
+	struct kup_channel *ch;
+	size_t size;
+	unsigned int depth;
+	unsigned long n;
+	int err;
+};
+
+/* Keep depth messages in flight until n replies came back. */
+static void *stream_fn(void *arg)
+{
+	struct stream *s = arg;
+	unsigned long sent = 0, got = 0;
+	const void *d;
+	size_t bufsize;
+	void *buf;
+	int ret;
+
+	while (got < s->n) {
+		while (sent < s->n && kup_chan_inflight(s->ch) < s->depth) {
+			ret = kup_send_buf(s->ch, &buf, &bufsize, KUP_SPIN_ONLY);
+			if (ret)
+				goto err;
+			/* Sink: the kernel copies it; echo: it comes back. */
+			memset(buf, s->size > 4096 ? KB_OP_SINK : KB_OP_ECHO,
+			       s->size);
+			ret = kup_send_commit(s->ch, s->size);
+			if (ret)
+				goto err;
+			sent++;
+		}
+		ret = kup_recv(s->ch, &d, KUP_SPIN_ONLY);
+		if (ret < 0)
+			goto err;
+		got++;
+	}
+	return NULL;
+err:
+	s->err = ret;
+	return NULL;
+}
+
+static void bench_pipe(struct kup_device *dev, size_t size,
+		       unsigned int depth, unsigned int chans)
+{
+	struct stream s[2];
+	pthread_t t[2];
+	struct result *r;
+	unsigned int i;
+	double t0, dt;
+
+	set_kernel_spins(BIG_SPINS);
+	for (i = 0; i < chans; i++) {
+		s[i].ch = bench_chan(dev, i, depth == 1 ? 2 : depth,
+				     KUP_DEFAULT_SPINS);
+		s[i].size = size;
+		s[i].depth = depth;
+		s[i].n = size > 4096 ? slow_rounds : rounds * 2;
+		s[i].err = 0;
+	}
+	t0 = now_ns();
+	for (i = 0; i < chans; i++)
+		pthread_create(&t[i], NULL, stream_fn, &s[i]);
+	for (i = 0; i < chans; i++)
+		pthread_join(t[i], NULL);
+	dt = now_ns() - t0;
+	r = add("kup-pipe", size, depth, chans);
+	for (i = 0; i < chans; i++) {
+		if (s[i].err)
+			die("pipelined stream", s[i].err);
+		r->msgs += s[i].n;
+		kup_chan_close(s[i].ch);
+	}
+	r->msgs = r->msgs * 1e9 / dt;
+	r->mbs = r->msgs * size / 1e6;
+}
+
+static void bench_memcpy(size_t size)
+{
+	char *a = malloc(size), *b = malloc(size);
+	unsigned long i, n = slow_rounds * 4;
+	struct result *r;
+	double t0;
+
+	if (!a || !b)
+		die("memcpy", ENOMEM);
+	memset(a, 1, size);
+	memset(b, 2, size);
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		memcpy(i & 1 ? a : b, i & 1 ? b : a, size);
+		__asm__ __volatile__("" ::: "memory");
+	}
+	r = add("memcpy", size, 1, 1);
+	r->msgs = n * 1e9 / (now_ns() - t0);
+	r->mbs = r->msgs * size / 1e6;
+	free(a);
+	free(b);
+}
+
+static struct result *find(const char *method, size_t size,
+			   unsigned int depth, unsigned int chans)
+{
+	unsigned int i;
+
+	for (i = 0; i < nresults; i++)
+		if (!strcmp(results[i].method, method) &&
+		    results[i].size == size && results[i].depth == depth &&
+		    results[i].chans == chans)
+			return &results[i];
+	return NULL;
+}
+
+static void report(void)
+{
+	struct result *raw = find("raw", 4, 1, 1);
+	struct result *poll8 = find("kup-poll", 8, 1, 1);
+	struct result *ioctl8 = find("ioctl", 8, 1, 1);
+	struct result *sq = find("uring-sqpoll", 0, 1, 1);
+	struct result *d1 = find("kup-pipe", 64, 1, 1);
+	struct result *d16 = find("kup-pipe", 64, 16, 1);
+	struct result *big = find("kup-pipe", 65536, 16, 1);
+	struct result *mc = find("memcpy", 65536, 1, 1);
+	unsigned int i;
+
+	printf("\n%-13s %7s %5s %4s %10s %10s %10s %10s %12s %10s %9s\n",
+	       "method", "size", "depth", "chan", "p50 ns", "p90 ns", "p99 ns",
+	       "p99.9 ns", "msgs/s", "MB/s", "vs kup");
+	for (i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+		struct result *k = find("kup-poll", r->size ? r->size : 8, 1, 1);
+
+		printf("%-13s %7zu %5u %4u %10.0f %10.0f %10.0f %10.0f %12.0f %10.1f",
+		       r->method, r->size, r->depth, r->chans, r->p50, r->p90,
+		       r->p99, r->p999, r->msgs, r->mbs);
+		if (r->p50 && k && k->p50)
+			printf(" %8.2fx", r->p50 / k->p50);
+		printf("\n");
+	}
+	printf("\nTargets (ratios within this run):\n");
+	if (raw && poll8)
+		printf("  kup-poll p50 / raw p50            %6.2f  (target <= 1.25)\n",
+		       poll8->p50 / raw->p50);
+	if (sq && poll8)
+		printf("  uring-sqpoll p50 / kup-poll p50   %6.2f  (target >= 2)\n",
+		       sq->p50 / poll8->p50);
+	if (ioctl8 && poll8)
+		printf("  ioctl p50 / kup-poll p50          %6.2f  (target > 1)\n",
+		       ioctl8->p50 / poll8->p50);
+	if (d1 && d16)
+		printf("  depth 16 / depth 1 messages/s     %6.2f  (target >= 4)\n",
+		       d16->msgs / d1->msgs);
+	if (big && mc)
+		printf("  64 KiB kup MB/s / memcpy MB/s     %6.2f  (target >= 0.5)\n",
+		       big->mbs / mc->mbs);
+
+	printf("KUP-BENCH-JSON-BEGIN\n{\"ns_per_cycle\": %.6f, \"results\": [\n",
+	       ns_per_cycle);
+	for (i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+
+		printf("  {\"method\": \"%s\", \"size\": %zu, \"depth\": %u, \"channels\": %u, \"p50_ns\": %.1f, \"p90_ns\": %.1f, \"p99_ns\": %.1f, \"p999_ns\": %.1f, \"msgs_per_s\": %.1f, \"mb_per_s\": %.2f}%s\n",
+		       r->method, r->size, r->depth, r->chans, r->p50, r->p90,
+		       r->p99, r->p999, r->msgs, r->mbs,
+		       i + 1 < nresults ? "," : "");
+	}
+	printf("]}\nKUP-BENCH-JSON-END\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t sizes[] = { 8, 64, 1024, 4096, 65536 };
+	static const unsigned int depths[] = { 1, 4, 16, 64 };
+	struct kup_device *dev;
+	unsigned int i, c;
+	int ret, fd;
+
+	if (argc > 1 && !strcmp(argv[1], "quick")) {
+		rounds = 2000;
+		slow_rounds = 500;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	calibrate();
+	ret = kup_open("kup_bench", &dev);
+	if (ret)
+		die("/dev/kup_bench (load kup.ko and kup_bench.ko)", ret);
+	fd = open("/dev/kup_bench_ioctl", O_RDWR);
+	if (fd < 0)
+		die("/dev/kup_bench_ioctl", errno);
+	printf("kup_bench: %lu round trips per figure (%lu on syscall paths), TSC %.3f ns/cycle\n",
+	       rounds, slow_rounds, ns_per_cycle);
+
+	bench_raw(dev);
+	bench_kup(dev, KUP_POLL, 1);	/* the protocol alone: op byte only */
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		bench_kup(dev, KUP_POLL, sizes[i]);
+		bench_kup(dev, KUP_ADAPTIVE, sizes[i]);
+		bench_ioctl(fd, sizes[i], 0);
+	}
+	bench_kup(dev, KUP_EPOLL, 8);
+	bench_ioctl(fd, 0, 1);
+	bench_uring(0);
+	bench_uring(1);
+	for (c = 1; c <= 2; c++)
+		for (i = 0; i < sizeof(depths) / sizeof(depths[0]); i++)
+			bench_pipe(dev, 64, depths[i], c);
+	for (i = 0; i < sizeof(depths) / sizeof(depths[0]); i++)
+		bench_pipe(dev, 65536, depths[i], 1);
+	bench_memcpy(65536);
+	set_kernel_spins("500");
+
+	report();
+	close(fd);
+	kup_close(dev);
+	return 0;
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kup_bench: the kernel side of "make bench" (see kup_bench.h).
+ *
+ * A kup device with a worker kthread per channel, and, for comparison, a
+ * misc device whose ioctls are the classic system-call paths into the
+ * same module: a copy in and out, and a wait-queue round trip with a
+ * kernel thread.
+ */
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/kthread.h>
+#include <linux/kup.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+
+#include "kup_bench.h"
+
+#define KB_NCHAN	2
+#define KB_PAGES	(KB_MAX_BUF / PAGE_SIZE)
+/* Bound of one wait of the raw bounce: then the process is gone. */
+#define KB_RAW_SPINS	(1U << 28)
+
+static unsigned int spins = 500;
+module_param(spins, uint, 0644);
+MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep (read at each attach)");
+
+struct kb_worker {
+	struct task_struct *task;
+	unsigned int chan;
+	atomic_t attached;
+	wait_queue_head_t wq;
+	u8 *sink;
+};
+
+static struct kup_dev *kb_dev;
+static struct task_struct *kb_acceptor;
+static struct kb_worker kb_workers[KB_NCHAN];
+
+/* The wait-queue round trip: a request counter and an answer counter. */
+static struct task_struct *kb_wq_task;
+static DECLARE_WAIT_QUEUE_HEAD(kb_wq_kthread);
+static DECLARE_WAIT_QUEUE_HEAD(kb_wq_user);
+static atomic_t kb_wq_req;
+static atomic_t kb_wq_ack;
+
+/* The ioctl path's buffer: allocated once, so the path is only copies. */
+static DEFINE_MUTEX(kb_ioctl_lock);
+static void *kb_ioctl_buf;
+
+static bool kb_wakeup(struct kb_worker *w)
+{
+	return atomic_read(&w->attached) || kthread_should_stop();
+}
+
+/*
+ * Bounce a word with the process, no protocol: the physical limit of a
+ * round trip between a user thread and a kernel thread. Each wait is
+ * bounded; the word lives in the message buffer we hold.
+ */
+static void kb_raw(const void *data, u32 count)
+{
+	u32 *word = (u32 *)(data + KB_RAW_OFF);
+	u32 i, spins;
+
+	for (i = 0; i < count; i++) {
+		/*
+		 * Pairs with the release store of the word in
+		 * bench/kup_bench.c (raw_bounce).
+		 */
+		for (spins = 0; smp_load_acquire(word) != 2 * i + 1; spins++) {
+			if (spins >= KB_RAW_SPINS || kthread_should_stop())
+				return;
+			cpu_relax();
+			if (!(spins & 1023))
+				cond_resched();
+		}
+		/* Pairs with the acquire load in raw_bounce(). */
+		smp_store_release(word, 2 * i + 2);
+	}
+}
+
+static int kb_serve(struct kb_worker *w)
+{
+	const void *data;
+	struct kb_raw raw;
+	ssize_t len;
+	u32 ack;
+	int ret;
+
+	for (;;) {
+		len = kup_recv(kb_dev, w->chan, &data, 0);
+		if (len < 0)
+			return len;
+		switch (len ? *(const u8 *)data : 0) {
+		case KB_OP_SINK:
+			memcpy(w->sink, data, len);
+			ack = len;
+			ret = kup_send(kb_dev, w->chan, &ack, sizeof(ack), 0);
+			break;
+		case KB_OP_RAW:
+			if (len < KB_RAW_OFF + sizeof(u32)) {
+				ret = kup_pass(kb_dev, w->chan, 0);
+				break;
+			}
+			memcpy(&raw, data, sizeof(raw));
+			kb_raw(data, raw.count);
+			ret = kup_pass(kb_dev, w->chan, 0);
+			break;
+		default:
+			ret = kup_send(kb_dev, w->chan, data, len, 0);
+			break;
+		}
+		if (ret)
+			return ret;
+	}
+}
+
+static int kb_worker_fn(void *arg)
+{
+	struct kb_worker *w = arg;
+
+	while (!kthread_should_stop()) {
+		wait_event_interruptible(w->wq, kb_wakeup(w));
+		if (kthread_should_stop())
+			break;
+		atomic_dec(&w->attached);
+		kup_dev_set_spin(kb_dev, READ_ONCE(spins));
+		/* Ping-pong: the kernel holds the first turn; hand it over. */
+		if (kup_chan_slots(kb_dev, w->chan) == 1)
+			kup_pass(kb_dev, w->chan, 0);
+		kb_serve(w);
+	}
+	return 0;
+}
+
+static int kb_acceptor_fn(void *arg)
+{
+	int chan;
+
+	while (!kthread_should_stop()) {
+		chan = kup_wait_channel(kb_dev, 0);
+		if (chan == -ESHUTDOWN)
+			break;
+		if (chan < 0 || chan >= KB_NCHAN)
+			continue;
+		atomic_inc(&kb_workers[chan].attached);
+		wake_up(&kb_workers[chan].wq);
+	}
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(HZ);
+	return 0;
+}
+
+static bool kb_wq_pending(void)
+{
+	return atomic_read(&kb_wq_req) != atomic_read(&kb_wq_ack) ||
+	       kthread_should_stop();
+}
+
+static int kb_wq_fn(void *arg)
+{
+	while (!kthread_should_stop()) {
+		wait_event_interruptible(kb_wq_kthread, kb_wq_pending());
+		atomic_set(&kb_wq_ack, atomic_read(&kb_wq_req));
+		wake_up(&kb_wq_user);
+	}
+	return 0;
+}
+
+static long kb_ioctl_echo(void __user *argp)
+{
+	struct kb_echo arg;
+	void *buf;
+	long ret = 0;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (arg.reserved || arg.len > KB_MAX_BUF)
+		return -EINVAL;
+	mutex_lock(&kb_ioctl_lock);
+	buf = kb_ioctl_buf;
+	if (copy_from_user(buf, u64_to_user_ptr(arg.buf), arg.len) ||
+	    copy_to_user(u64_to_user_ptr(arg.buf), buf, arg.len))
+		ret = -EFAULT;
+	mutex_unlock(&kb_ioctl_lock);
+	return ret;
+}
+
+static long kb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	int req;
+
+	switch (cmd) {
+	case KB_IOC_ECHO:
+		return kb_ioctl_echo((void __user *)arg);
+	case KB_IOC_WQ:
+		req = atomic_inc_return(&kb_wq_req);
+		wake_up(&kb_wq_kthread);
+		if (wait_event_interruptible(kb_wq_user,
+					     atomic_read(&kb_wq_ack) == req))
+			return -EINTR;
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations kb_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = kb_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static struct miscdevice kb_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "kup_bench_ioctl",
+	.fops = &kb_fops,
+	.mode = 0600,
+};
+
+static void kb_stop(void)
+{
+	unsigned int i;
+
+	if (kb_acceptor)
+		kthread_stop(kb_acceptor);
+	for (i = 0; i < KB_NCHAN; i++) {
+		if (kb_workers[i].task)
+			kthread_stop(kb_workers[i].task);
+		kvfree(kb_workers[i].sink);
+	}
+	if (kb_wq_task)
+		kthread_stop(kb_wq_task);
+	kvfree(kb_ioctl_buf);
+}
+
+static int __init kb_init(void)
+{
+	unsigned int i;
+	int ret = -ENOMEM;
+
+	kb_dev = kup_dev_create("kup_bench", KB_NCHAN, KB_PAGES);
+	if (IS_ERR(kb_dev))
+		return PTR_ERR(kb_dev);
+	kb_ioctl_buf = kvmalloc(KB_MAX_BUF, GFP_KERNEL);
+	if (!kb_ioctl_buf)
+		goto err;
+	for (i = 0; i < KB_NCHAN; i++) {
+		struct kb_worker *w = &kb_workers[i];
+
+		w->chan = i;
+		init_waitqueue_head(&w->wq);
+		w->sink = kvmalloc(KB_MAX_BUF, GFP_KERNEL);
+		if (!w->sink)
+			goto err;
+		w->task = kthread_run(kb_worker_fn, w, "kup_bench/%u", i);
+		if (IS_ERR(w->task)) {
+			ret = PTR_ERR(w->task);
+			w->task = NULL;
+			goto err;
+		}
+	}
+	kb_acceptor = kthread_run(kb_acceptor_fn, NULL, "kup_bench/acc");
+	if (IS_ERR(kb_acceptor)) {
+		ret = PTR_ERR(kb_acceptor);
+		kb_acceptor = NULL;
+		goto err;
+	}
+	kb_wq_task = kthread_run(kb_wq_fn, NULL, "kup_bench/wq");
+	if (IS_ERR(kb_wq_task)) {
+		ret = PTR_ERR(kb_wq_task);
+		kb_wq_task = NULL;
+		goto err;
+	}
+	ret = misc_register(&kb_misc);
+	if (ret)
+		goto err;
+	return 0;
+
+err:
+	kup_dev_shutdown(kb_dev);
+	kb_stop();
+	kup_dev_destroy(kb_dev);
+	return ret;
+}
+
+static void __exit kb_exit(void)
+{
+	misc_deregister(&kb_misc);
+	kup_dev_shutdown(kb_dev);
+	kb_stop();
+	kup_dev_destroy(kb_dev);
+}
+
+module_init(kb_init);
+module_exit(kb_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kup benchmark service and the system-call paths to compare with");
+MODULE_VERSION(KUP_VERSION);
