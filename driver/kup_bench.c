@@ -23,7 +23,7 @@
 #define KB_NCHAN	2
 #define KB_PAGES	(KB_MAX_BUF / PAGE_SIZE)
 /* Bound of one wait of the raw bounce: then the process is gone. */
-#define KB_RAW_SPINS	(1U << 28)
+#define KB_RAW_SPINS	BIT(28)
 
 static unsigned int spins = 500;
 module_param(spins, uint, 0644);
