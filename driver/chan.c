@@ -30,44 +30,38 @@ bool kup_should_stop(void)
 	return (current->flags & PF_KTHREAD) && kthread_should_stop();
 }
 
-/* Takes a reference on the attached region, or returns NULL. */
-struct kup_region *kup_chan_get(struct kup_chan *ch)
+/*
+ * A kernel call on a region counts itself in r->inflight, inside an RCU
+ * read-side section: kup_region_kill() unpublishes the region, waits for
+ * a grace period (after which every call that found it is counted) and
+ * then for the count to drop to zero. So a call needs no reference of its
+ * own, and a detach frees the region (and gives its memlock charge back)
+ * before it returns. Only a hold, which outlives the call, takes one.
+ */
+static struct kup_region *kup_op_begin(struct kup_chan *ch)
 {
 	struct kup_region *r;
 
 	rcu_read_lock();
 	r = rcu_dereference(ch->region);
-	if (r && !refcount_inc_not_zero(&r->ref))
-		r = NULL;
+	if (r)
+		atomic_inc(&r->inflight);
 	rcu_read_unlock();
 	return r;
 }
 
-/*
- * A kernel call on a region: a reference, and a count of calls under way
- * that kup_region_kill() waits for, so that a detach frees the region
- * (and gives its memlock charge back) before it returns.
- */
-static struct kup_region *kup_op_begin(struct kup_chan *ch)
+/* Leaves the call; with hold, takes a reference that outlives it. */
+static void kup_op_end(struct kup_region *r, bool hold)
 {
-	struct kup_region *r = kup_chan_get(ch);
-
-	if (r)
-		atomic_inc(&r->inflight);
-	return r;
-}
-
-/* Leaves the call; keeps the reference when keep_ref (it becomes a hold). */
-static void kup_op_end(struct kup_region *r, bool keep_ref)
-{
+	/* The channel's reference is still there while we are counted. */
+	if (hold)
+		kup_region_get(r);
 	/*
 	 * Pairs with smp_mb() in kup_region_kill(): a killer that saw our
 	 * increment is woken by this decrement.
 	 */
 	if (atomic_dec_and_test(&r->inflight))
 		wake_up_var(&r->inflight);
-	if (!keep_ref)
-		kup_region_put(r);
 }
 
 static int kup_lookup(struct kup_dev *dev, unsigned int chan,
@@ -191,10 +185,12 @@ static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 }
 
 /*
- * Pass the current slot's turn with a message of len bytes in its to_user
- * buffer, and move on to the next slot.
+ * Pass the current slot's turn with a message of len bytes, in the slot's
+ * line (flags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
+ * the next slot.
  */
-static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len)
+static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
+		      u32 flags)
 {
 	u32 s = r->kslot;
 	struct kup_slot *slot = kup_slot(r, s);
@@ -203,7 +199,7 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len)
 
 	WRITE_ONCE(slot->len, len);
 	WRITE_ONCE(slot->seq, next);
-	WRITE_ONCE(slot->flags, 0);
+	WRITE_ONCE(slot->flags, flags);
 	/*
 	 * Pairs with the acquire load of slot.turn in lib/kup.h
 	 * (__kup_turn): the process sees the message, len and seq before it
@@ -251,6 +247,8 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 {
 	struct kup_region *r;
 	struct kup_chan *ch;
+	bool inl;
+	void *dst;
 	int ret;
 
 	ret = kup_lookup(dev, chan, &ch, &r);
@@ -262,9 +260,12 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	ret = kup_wait_kturn(ch, r, flags);
 	if (ret)
 		goto out;
-	if (len)
-		memcpy(kup_to_user(r, r->kslot), data, len);
-	kup_kpass(ch, r, len);
+	inl = len <= KUP_INLINE_MAX;
+	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
+	/* An inline message echoed from where it came needs no copy. */
+	if (len && dst != data)
+		memcpy(dst, data, len);
+	kup_kpass(ch, r, len, inl ? KUP_SLOT_INLINE : 0);
 	kup_unhold(ch);
 out:
 	kup_op_end(r, false);
@@ -304,7 +305,7 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 {
 	struct kup_region *r;
 	struct kup_chan *ch;
-	u32 len, seq, s;
+	u32 len, seq, sflags, s;
 	int ret;
 
 	ret = kup_lookup(dev, chan, &ch, &r);
@@ -320,13 +321,17 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 	/* Read once, check against our own state, then use the copies. */
 	len = READ_ONCE(kup_slot(r, s)->len);
 	seq = READ_ONCE(kup_slot(r, s)->seq);
-	if (seq != r->kslots[s].kturn || len > r->buf_size) {
+	sflags = READ_ONCE(kup_slot(r, s)->flags);
+	if (seq != r->kslots[s].kturn || len > r->buf_size ||
+	    (sflags & ~KUP_SLOT_INLINE) ||
+	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX)) {
 		ret = kup_break(r, EBADMSG);
 		goto err;
 	}
 	r->kslots[s].consumed = true;
-	*data = kup_to_kernel(r, s);
-	/* Our reference becomes the hold. */
+	*data = sflags & KUP_SLOT_INLINE ? kup_slot(r, s)->data :
+					  kup_to_kernel(r, s);
+	/* Take a hold: a reference that outlives this call. */
 	kup_op_end(r, true);
 	r = xchg(&ch->held, r);
 	if (r)
@@ -382,7 +387,7 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 	}
 	*size = r->buf_size;
 	buf = kup_to_user(r, r->kslot);
-	/* Our reference becomes the hold, until kup_send_commit(). */
+	/* Take a hold, until kup_send_commit(). */
 	kup_op_end(r, true);
 	r = xchg(&ch->held, r);
 	if (r)
@@ -420,7 +425,14 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 		ret = ret ? ret : -EPROTO;
 		goto out;
 	}
-	kup_kpass(ch, r, len);
+	/* Small messages go in the slot's line: one line for the reader. */
+	if (len <= KUP_INLINE_MAX) {
+		memcpy(kup_slot(r, r->kslot)->data, kup_to_user(r, r->kslot),
+		       len);
+		kup_kpass(ch, r, len, KUP_SLOT_INLINE);
+	} else {
+		kup_kpass(ch, r, len, 0);
+	}
 	ret = 0;
 out:
 	kup_region_put(r);

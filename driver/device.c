@@ -322,7 +322,7 @@ static struct kup_region *kup_chan_detach(struct kup_chan *ch)
 static void kup_chan_finish_detach(struct kup_region *r)
 {
 	kup_region_kill(r);
-	kup_region_put_sync(r);
+	kup_region_put_killed(r);
 }
 
 static int kup_release_file(struct inode *inode, struct file *file)

@@ -57,6 +57,5 @@ int kup_chan_wake(struct kup_chan *ch);
 int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd);
 int kup_chan_wait_user(struct kup_chan *ch);
 bool kup_chan_user_turn(struct kup_chan *ch);
-struct kup_region *kup_chan_get(struct kup_chan *ch);
 
 #endif /* _KUP_DEVICE_H */

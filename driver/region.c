@@ -104,18 +104,33 @@ void kup_region_put_sync(struct kup_region *r)
 }
 
 /*
- * Called on detach, with the region already unpublished and its waiters
- * woken: every kernel call fails from now on, and the calls under way
- * (they see r->dead at their next check) have left when this returns.
+ * Called on detach, in process context, with the region already
+ * unpublished and its waiters woken: every kernel call fails from now on,
+ * and the calls under way (they see r->dead at their next check) have
+ * left when this returns.
  * What still holds a reference is a kernel client's hold (kup_recv(),
  * kup_send_buf()); it keeps the pages until it is released.
  */
 void kup_region_kill(struct kup_region *r)
 {
+	might_sleep();
 	WRITE_ONCE(r->dead, true);
+	/* Every call that found the region has now counted itself in. */
+	synchronize_rcu();
 	/* Pairs with atomic_dec_and_test() in kup_op_end() (driver/chan.c). */
 	smp_mb();
 	wait_var_event(&r->inflight, !atomic_read(&r->inflight));
+}
+
+/*
+ * After kup_region_kill(): drop the channel's reference. No RCU reader
+ * can still reach the region (kill waited for a grace period), so the
+ * last reference frees it at once.
+ */
+void kup_region_put_killed(struct kup_region *r)
+{
+	if (refcount_dec_and_test(&r->ref))
+		kup_region_free(r);
 }
 
 /* Signal the channel's eventfd, if any. Context: any. */

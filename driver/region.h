@@ -74,6 +74,7 @@ void kup_region_put(struct kup_region *r);
 void kup_region_put_sync(struct kup_region *r);
 void kup_region_set_state(struct kup_region *r, u32 state, u32 error);
 void kup_region_kill(struct kup_region *r);
+void kup_region_put_killed(struct kup_region *r);
 void kup_region_notify(struct kup_region *r);
 int kup_region_set_eventfd(struct kup_region *r, u32 fd);
 

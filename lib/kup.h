@@ -531,7 +531,8 @@ KUPLIB_INLINE int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
 }
 
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
-KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len)
+KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len,
+			      uint32_t sflags)
 {
 	uint32_t s = ch->usend;
 	struct kup_slot *slot = __kup_slot(ch, s);
@@ -540,7 +541,7 @@ KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len)
 
 	__atomic_store_n(&slot->len, len, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->seq, next, __ATOMIC_RELAXED);
-	__atomic_store_n(&slot->flags, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&slot->flags, sflags, __ATOMIC_RELAXED);
 	/*
 	 * Pairs with smp_load_acquire(&slot->turn) in driver/chan.c
 	 * (kup_kturn): the kernel sees our message, len and seq before it
@@ -578,10 +579,16 @@ KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
 	ret = __kup_send_slot(ch, flags);
 	if (ret)
 		return ret;
-	if (len)
+	/* Small messages travel in the slot's line: one line for the kernel. */
+	if (len <= KUP_INLINE_MAX) {
+		if (len)
+			memcpy(__kup_slot(ch, ch->usend)->data, data, len);
+		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE);
+	} else {
 		memcpy(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
 		       len);
-	__kup_pass(ch, (uint32_t)len);
+		__kup_pass(ch, (uint32_t)len, 0);
+	}
 	return 0;
 }
 
@@ -601,7 +608,7 @@ KUPLIB_INLINE int kup_pass(struct kup_channel *ch, unsigned int flags)
 KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
 			       unsigned int flags)
 {
-	uint32_t s = ch->urecv, len, seq;
+	uint32_t s = ch->urecv, len, seq, sflags;
 	struct kup_slot *slot = __kup_slot(ch, s);
 	int ret;
 
@@ -615,11 +622,15 @@ KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
 		return -EDEADLK;
 	len = __atomic_load_n(&slot->len, __ATOMIC_RELAXED);
 	seq = __atomic_load_n(&slot->seq, __ATOMIC_RELAXED);
-	if (seq != ch->uturn[s] || len > ch->buf_size)
+	sflags = __atomic_load_n(&slot->flags, __ATOMIC_RELAXED);
+	if (seq != ch->uturn[s] || len > ch->buf_size ||
+	    (sflags & ~KUP_SLOT_INLINE) ||
+	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX))
 		return -EBADMSG;
 	ch->consumed[s] = 1;
 	ch->urecv = __kup_next(ch, s);
-	*data = ch->to_user + (size_t)s * ch->buf_size;
+	*data = sflags & KUP_SLOT_INLINE ? (const void *)slot->data :
+		(const void *)(ch->to_user + (size_t)s * ch->buf_size);
 	return (ssize_t)len;
 }
 
@@ -649,7 +660,14 @@ KUPLIB_INLINE int kup_send_commit(struct kup_channel *ch, size_t len)
 	ret = __kup_turn(ch, ch->usend);
 	if (ret <= 0)
 		return ret ? ret : -EPERM;
-	__kup_pass(ch, (uint32_t)len);
+	/* Small messages move into the slot's line: one line for the kernel. */
+	if (len <= KUP_INLINE_MAX) {
+		memcpy(__kup_slot(ch, ch->usend)->data,
+		       ch->to_kernel + (size_t)ch->usend * ch->buf_size, len);
+		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE);
+	} else {
+		__kup_pass(ch, (uint32_t)len, 0);
+	}
 	return 0;
 }
 

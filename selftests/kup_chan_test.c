@@ -517,13 +517,15 @@ TEST_F_TIMEOUT(slow, hostile_control_block, 120)
 TEST(garbage_breaks_channel)
 {
 	struct {
-		__u32 len, seq, turn;
+		__u32 len, seq, turn, flags;
 		int err;
 	} cases[] = {
-		{ 0xffffffff, 2, 2, EBADMSG },	/* length past the buffer */
-		{ 4097, 2, 2, EBADMSG },	/* one byte past */
-		{ 8, 7, 2, EBADMSG },		/* stale sequence number */
-		{ 8, 2, 1000, EPROTO },		/* not a turn we passed */
+		{ 0xffffffff, 2, 2, 0, EBADMSG },	/* length past the buffer */
+		{ 4097, 2, 2, 0, EBADMSG },		/* one byte past */
+		{ 8, 7, 2, 0, EBADMSG },		/* stale sequence number */
+		{ 8, 2, 1000, 0, EPROTO },		/* not a turn we passed */
+		{ KUP_INLINE_MAX + 1, 2, 2, KUP_SLOT_INLINE, EBADMSG },
+		{ 8, 2, 2, 0x80, EBADMSG },		/* unknown flag */
 	};
 	unsigned int i;
 
@@ -540,6 +542,7 @@ TEST(garbage_breaks_channel)
 		/* We hold turn 1; hand the kernel turn 2 with garbage. */
 		ch->slots->len = cases[i].len;
 		ch->slots->seq = cases[i].seq;
+		ch->slots->flags = cases[i].flags;
 		__atomic_store_n(&ch->slots->turn, cases[i].turn,
 				 __ATOMIC_SEQ_CST);
 		memset(&req, 0, sizeof(req));

@@ -29,7 +29,10 @@
  *   semantics. The other side observes the new value with an acquire load,
  *   checks that slot.seq equals the new turn (a new message, not a stale
  *   one) and that slot.len <= buf_size, and then reads the message. A pass
- *   without data is a message of length 0.
+ *   without data is a message of length 0. A message of at most
+ *   KUP_INLINE_MAX bytes may travel in the slot's own line instead of the
+ *   buffer (slot.flags KUP_SLOT_INLINE): the receiver then gets the turn
+ *   and the data in one cache line.
  *
  * Slots: a ping-pong channel (nslots 1, the default, as in FreeBSD KUP)
  * has one slot, whose first turn the kernel holds. A pipelined channel
@@ -136,12 +139,17 @@ struct kup_ustate {
 	__u64 reserved[7];
 };
 
-/* Written only by the side that holds the slot's turn. */
+/* struct kup_slot.flags */
+#define KUP_SLOT_INLINE		0x1U	/* the message is in slot.data */
+#define KUP_INLINE_MAX		(KUP_LINE_SIZE - 16)
+
+/* Written only by the side that holds the slot's turn; one line. */
 struct kup_slot {
 	__u32 turn;		/* pass counter: even kernel, odd user */
-	__u32 len;		/* bytes of the message in the holder's buffer */
+	__u32 len;		/* bytes of the message */
 	__u32 seq;		/* turn value this message was passed with */
-	__u32 flags;		/* zero */
+	__u32 flags;		/* KUP_SLOT_INLINE or zero */
+	__u8 data[KUP_INLINE_MAX];	/* an inline message */
 };
 
 /* KUP_IOC_INFO: what a region for this device must look like. */
