@@ -440,6 +440,22 @@ out:
 }
 EXPORT_SYMBOL_GPL(kup_send_commit);
 
+/* The buffer size, or with slots the slot count, of chan's region. */
+static ssize_t kup_chan_query(struct kup_dev *dev, unsigned int chan,
+			      bool slots)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	ssize_t ret;
+
+	ret = kup_lookup(dev, chan, &ch, &r);
+	if (ret)
+		return ret;
+	ret = slots ? r->nslots : r->buf_size;
+	kup_op_end(r, false);
+	return ret;
+}
+
 /**
  * kup_chan_buf_size() - buffer size of the region attached to @chan
  * @dev: the device
@@ -450,16 +466,7 @@ EXPORT_SYMBOL_GPL(kup_send_commit);
  */
 ssize_t kup_chan_buf_size(struct kup_dev *dev, unsigned int chan)
 {
-	struct kup_region *r;
-	struct kup_chan *ch;
-	ssize_t ret;
-
-	ret = kup_lookup(dev, chan, &ch, &r);
-	if (ret)
-		return ret;
-	ret = r->buf_size;
-	kup_op_end(r, false);
-	return ret;
+	return kup_chan_query(dev, chan, false);
 }
 EXPORT_SYMBOL_GPL(kup_chan_buf_size);
 
@@ -476,16 +483,7 @@ EXPORT_SYMBOL_GPL(kup_chan_buf_size);
  */
 int kup_chan_slots(struct kup_dev *dev, unsigned int chan)
 {
-	struct kup_region *r;
-	struct kup_chan *ch;
-	int ret;
-
-	ret = kup_lookup(dev, chan, &ch, &r);
-	if (ret)
-		return ret;
-	ret = r->nslots;
-	kup_op_end(r, false);
-	return ret;
+	return kup_chan_query(dev, chan, true);
 }
 EXPORT_SYMBOL_GPL(kup_chan_slots);
 
