@@ -24,6 +24,8 @@
 #define KB_PAGES	(KB_MAX_BUF / PAGE_SIZE)
 /* Bound of one wait of the raw bounce: then the process is gone. */
 #define KB_RAW_SPINS	BIT(28)
+/* Most round trips one raw request may ask for (the count is user data). */
+#define KB_RAW_MAX	10000000U
 
 static unsigned int spins = 500;
 module_param(spins, uint, 0644);
@@ -108,7 +110,7 @@ static int kb_serve(struct kb_worker *w)
 				break;
 			}
 			memcpy(&raw, data, sizeof(raw));
-			kb_raw(data, raw.count);
+			kb_raw(data, min(raw.count, KB_RAW_MAX));
 			ret = kup_pass(kb_dev, w->chan, 0);
 			break;
 		default:
