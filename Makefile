@@ -34,7 +34,7 @@ SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 
 .PHONY: all module modules clean deps guest-modules sparse style \
 	selftests headers-check check test-qemu demo kselftest dkms-install \
-	dkms-uninstall dkms-check bench
+	dkms-uninstall dkms-check bench profile
 
 all: module
 modules: module
@@ -145,6 +145,16 @@ bench: guest-modules selftests
 	bash scripts/qemu-run.sh bench $(GUEST_VMLINUX) $(TOP)/driver \
 		$(BUILD)/selftests $(BUILD) 1800
 	bash scripts/bench-report.sh $(BUILD)/console-bench.log $(BUILD)/bench
+
+# One benchmark method under perf in the guest (cpu-clock sampling of the
+# whole guest): PROFILE=raw, kup-poll, kup-adaptive, uring-sqpoll or
+# kup-pipe. The report is in build/console-profile.log.
+PROFILE ?= kup-poll
+profile: guest-modules selftests
+	@command -v perf >/dev/null || apt-get install -y --no-install-recommends linux-perf
+	@echo "only $(PROFILE)" >$(BUILD)/selftests/bench-args
+	bash scripts/qemu-run.sh profile $(GUEST_VMLINUX) $(TOP)/driver \
+		$(BUILD)/selftests $(BUILD) 1800
 
 # On a host that can load modules (root, kup and kup_echo loaded).
 kselftest: deps

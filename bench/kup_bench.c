@@ -21,7 +21,7 @@
  * under emulation vary 2x between runs; ratios much less) and, between
  * KUP-BENCH-JSON lines, every figure as JSON.
  *
- *	kup_bench [quick]
+ *	kup_bench [quick | only METHOD]
  */
 #include <kup.h>
 
@@ -499,8 +499,32 @@ static void report(void)
 	printf("]}\nKUP-BENCH-JSON-END\n");
 }
 
+/*
+ * kup_bench only METHOD: that method alone, with 100 times the rounds, for
+ * a profiler (make profile).
+ */
+static void run_only(struct kup_device *dev, const char *method)
+{
+	if (!strcmp(method, "raw")) {
+		bench_raw(dev);
+	} else if (!strcmp(method, "kup-poll")) {
+		bench_kup(dev, KUP_POLL, 8);
+	} else if (!strcmp(method, "kup-adaptive")) {
+		bench_kup(dev, KUP_ADAPTIVE, 8);
+	} else if (!strcmp(method, "uring-sqpoll")) {
+		bench_uring(1);
+	} else if (!strcmp(method, "kup-pipe")) {
+		bench_pipe(dev, 64, 1, 1);
+		bench_pipe(dev, 64, 16, 1);
+	} else {
+		fprintf(stderr, "kup_bench: methods for 'only': raw, kup-poll, kup-adaptive, uring-sqpoll, kup-pipe\n");
+		exit(2);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	const char *only = NULL;
 	static const size_t sizes[] = { 8, 64, 1024, 4096, 65536 };
 	static const unsigned int depths[] = { 1, 4, 16, 64 };
 	struct kup_device *dev;
@@ -510,6 +534,10 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "quick")) {
 		rounds = 2000;
 		slow_rounds = 500;
+	} else if (argc > 2 && !strcmp(argv[1], "only")) {
+		only = argv[2];
+		rounds *= 100;
+		slow_rounds *= 100;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	calibrate();
@@ -522,6 +550,10 @@ int main(int argc, char **argv)
 	printf("kup_bench: %lu round trips per figure (%lu on syscall paths), TSC %.3f ns/cycle\n",
 	       rounds, slow_rounds, ns_per_cycle);
 
+	if (only) {
+		run_only(dev, only);
+		goto out;
+	}
 	bench_raw(dev);
 	bench_kup(dev, KUP_POLL, 1);	/* the protocol alone: op byte only */
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -539,8 +571,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(depths) / sizeof(depths[0]); i++)
 		bench_pipe(dev, 65536, depths[i], 1);
 	bench_memcpy(65536);
+out:
 	set_kernel_spins("500");
-
 	report();
 	close(fd);
 	kup_close(dev);

@@ -45,6 +45,23 @@ bench)
 	# shellcheck disable=SC2046
 	/kup/bin/kup_bench $(cat /kup/bin/bench-args 2>/dev/null) || fail "bench"
 	;;
+profile)
+	# perf samples the whole guest (cpu-clock: no PMU under emulation)
+	# while one benchmark method runs; the report goes to the console.
+	echo 0 >/proc/sys/kernel/kptr_restrict
+	echo -1 >/proc/sys/kernel/perf_event_paranoid
+	# shellcheck disable=SC2046
+	/kup/perf/perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data \
+		-- /kup/bin/kup_bench $(cat /kup/bin/bench-args) || fail "perf record"
+	for sort in sym dso; do
+		/kup/perf/perf report -i /tmp/perf.data --stdio --no-children \
+			-g none --percent-limit 0.5 --sort "$sort" 2>/dev/null |
+			grep -v '^$' | sed 's/^/KUP-PROFILE: /'
+	done
+	/kup/perf/perf report -i /tmp/perf.data --stdio --no-children \
+		-g caller,0.5,callee --percent-limit 3 --sort sym 2>/dev/null |
+		grep -v '^$' | head -n 400 | sed 's/^/KUP-PROFILE: /'
+	;;
 *)
 	fail "unknown mode $mode"
 	;;

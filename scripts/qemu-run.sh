@@ -3,7 +3,7 @@
 #
 # Boot Debian's kernel under QEMU (software emulation, PVH vmlinux) with an
 # initramfs holding busybox, kup's modules and the programs in BINDIR, run
-# MODE (tests, demo or bench) and judge the run:
+# MODE (tests, demo, bench or profile) and judge the run:
 #   - the guest must print "KUP-RESULT: PASS" and leave through
 #     isa-debug-exit with 0 (QEMU exit code 1);
 #   - the console must hold no WARNING:, BUG:, Oops, general protection,
@@ -29,6 +29,17 @@ cp "$moddir"/kup.ko "$moddir"/kup_echo.ko "$moddir"/kup_rot13.ko \
 	"$moddir"/kup_bench.ko "$root/kup/"
 cp -r "$bindir"/. "$root/kup/bin/"
 echo "$mode" >"$root/kup/mode"
+if [ "$mode" = profile ]; then
+	# The host's perf and its libraries (same ABI: Debian 12 both sides).
+	perf=$(command -v perf)
+	mkdir -p "$root/kup/perf" "$root/lib64"
+	cp "$(readlink -f "$perf")" "$root/kup/perf/perf"
+	ldd "$perf" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+		while read -r lib; do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+fi
 mkdir -p "$outdir"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) \
 	>"$outdir/initramfs-$mode.cpio.gz"
