@@ -139,7 +139,8 @@ demo: guest-modules selftests
 		$(BUILD)/selftests $(BUILD) 600
 
 # The benchmark in the guest: table on the terminal, JSON and plots in
-# build/bench/. BENCH_ARGS=quick for a short run.
+# build/bench/. BENCH_ARGS=quick for a short run; BENCH_ARGS="only
+# raw,kup-poll 100000" for some methods only.
 bench: guest-modules selftests
 	@echo "$(BENCH_ARGS)" >$(BUILD)/selftests/bench-args
 	bash scripts/qemu-run.sh bench $(GUEST_VMLINUX) $(TOP)/driver \
@@ -152,7 +153,7 @@ bench: guest-modules selftests
 PROFILE ?= kup-poll
 profile: guest-modules selftests
 	@command -v perf >/dev/null || apt-get install -y --no-install-recommends linux-perf
-	@echo "only $(PROFILE)" >$(BUILD)/selftests/bench-args
+	@echo "only $(PROFILE) 2000000" >$(BUILD)/selftests/bench-args
 	bash scripts/qemu-run.sh profile $(GUEST_VMLINUX) $(TOP)/driver \
 		$(BUILD)/selftests $(BUILD) 1800
 

@@ -21,7 +21,7 @@
  * under emulation vary 2x between runs; ratios much less) and, between
  * KUP-BENCH-JSON lines, every figure as JSON.
  *
- *	kup_bench [quick | only METHOD]
+ *	kup_bench [quick | only METHOD[,METHOD...] [ROUNDS]]
  */
 #include <kup.h>
 
@@ -499,11 +499,7 @@ static void report(void)
 	printf("]}\nKUP-BENCH-JSON-END\n");
 }
 
-/*
- * kup_bench only METHOD: that method alone, with 100 times the rounds, for
- * a profiler (make profile).
- */
-static void run_only(struct kup_device *dev, const char *method)
+static void run_one(struct kup_device *dev, const char *method)
 {
 	if (!strcmp(method, "raw")) {
 		bench_raw(dev);
@@ -522,9 +518,22 @@ static void run_only(struct kup_device *dev, const char *method)
 	}
 }
 
+/*
+ * kup_bench only METHOD[,METHOD...] [ROUNDS]: those methods alone, for a
+ * profiler (make profile) or a quick comparison.
+ */
+static void run_only(struct kup_device *dev, char *methods)
+{
+	char *method, *save = NULL;
+
+	for (method = strtok_r(methods, ",", &save); method;
+	     method = strtok_r(NULL, ",", &save))
+		run_one(dev, method);
+}
+
 int main(int argc, char **argv)
 {
-	const char *only = NULL;
+	char *only = NULL;
 	static const size_t sizes[] = { 8, 64, 1024, 4096, 65536 };
 	static const unsigned int depths[] = { 1, 4, 16, 64 };
 	struct kup_device *dev;
@@ -536,8 +545,11 @@ int main(int argc, char **argv)
 		slow_rounds = 500;
 	} else if (argc > 2 && !strcmp(argv[1], "only")) {
 		only = argv[2];
-		rounds *= 100;
-		slow_rounds *= 100;
+		if (argc > 3)
+			rounds = strtoul(argv[3], NULL, 0);
+		if (!rounds || rounds > 100000000)
+			die("rounds", EINVAL);
+		slow_rounds = rounds / 5;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	calibrate();
