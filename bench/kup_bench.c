@@ -25,9 +25,11 @@
  */
 #include <kup.h>
 
+#include <dirent.h>
 #include <liburing.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +124,60 @@ static void latency(struct result *r, uint64_t *cyc, unsigned long n)
 	r->mbs = r->msgs * r->size / 1e6;
 }
 
+/* The pid of kup_bench.ko's worker thread of channel chan, or 0. */
+static pid_t worker_pid(unsigned int chan)
+{
+	char want[32], comm[32], path[300];
+	struct dirent *de;
+	pid_t pid = 0;
+	DIR *d;
+	FILE *f;
+
+	snprintf(want, sizeof(want), "kup_bench/%u\n", chan);
+	d = opendir("/proc");
+	while (d && !pid && (de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, want))
+			pid = atoi(de->d_name);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return pid;
+}
+
+static int on_cpu(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(pid, sizeof(set), &set);
+}
+
+/*
+ * The calling thread on CPU cpu, channel chan's kernel worker on the
+ * next CPU: the two sides of a channel never share a CPU, and neither
+ * migrates in the middle of a figure. A best effort: on one CPU, or if
+ * the worker cannot be found, the scheduler decides.
+ */
+static void pin_pair(unsigned int chan, int cpu)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pid_t pid = worker_pid(chan);
+
+	if (ncpu < 2)
+		return;
+	on_cpu(0, cpu % ncpu);
+	if (pid)
+		on_cpu(pid, (cpu + 1) % ncpu);
+}
+
 /* A kup_bench channel: a ping-pong one gets the kernel's first pass. */
 static struct kup_channel *bench_chan(struct kup_device *dev, uint32_t chan,
 				      unsigned int depth, unsigned int uspins)
@@ -130,6 +186,7 @@ static struct kup_channel *bench_chan(struct kup_device *dev, uint32_t chan,
 	const void *d;
 	int ret;
 
+	pin_pair(chan, chan);
 	ret = kup_chan_attach_slots(dev, chan, KB_MAX_BUF, depth, 0, &ch);
 	if (ret)
 		die("attach", ret);
@@ -294,8 +351,14 @@ static void bench_uring(int sqpoll)
 	int ret;
 
 	memset(&p, 0, sizeof(p));
+	on_cpu(0, 0);
 	if (sqpoll) {
+		/* As the kup pairs: the process on CPU 0, the SQ thread on 1. */
 		p.flags = IORING_SETUP_SQPOLL;
+		if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+			p.flags |= IORING_SETUP_SQ_AFF;
+			p.sq_thread_cpu = 1;
+		}
 		p.sq_thread_idle = 2000;	/* ms */
 	}
 	ret = io_uring_queue_init_params(8, &ring, &p);
@@ -332,6 +395,7 @@ static void bench_uring(int sqpoll)
 
 struct stream {
 	struct kup_channel *ch;
+	unsigned int chan;
 	size_t size;
 	unsigned int depth;
 	unsigned long n;
@@ -348,6 +412,7 @@ static void *stream_fn(void *arg)
 	void *buf;
 	int ret;
 
+	pin_pair(s->chan, s->chan);
 	while (got < s->n) {
 		while (sent < s->n && kup_chan_inflight(s->ch) < s->depth) {
 			ret = kup_send_buf(s->ch, &buf, &bufsize, KUP_SPIN_ONLY);
@@ -385,6 +450,7 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 	for (i = 0; i < chans; i++) {
 		s[i].ch = bench_chan(dev, i, depth == 1 ? 2 : depth,
 				     KUP_DEFAULT_SPINS);
+		s[i].chan = i;
 		s[i].size = size;
 		s[i].depth = depth;
 		s[i].n = size > 4096 ? slow_rounds : rounds * 2;
