@@ -42,6 +42,10 @@ demo)
 	/kup/bin/kup_demo $(cat /kup/bin/demo-args 2>/dev/null) || fail "demo"
 	;;
 bench)
+	# What the numbers came from: the CPU model and the mitigations on.
+	grep -m1 'model name' /proc/cpuinfo | sed 's/^/KUP-GUEST: /'
+	grep . /sys/devices/system/cpu/vulnerabilities/* |
+		sed 's|^.*/|KUP-GUEST: vulnerability |'
 	# shellcheck disable=SC2046
 	/kup/bin/kup_bench $(cat /kup/bin/bench-args 2>/dev/null) || fail "bench"
 	;;
