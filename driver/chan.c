@@ -31,12 +31,19 @@ bool kup_should_stop(void)
 }
 
 /*
- * A kernel call on a region counts itself in r->inflight, inside an RCU
- * read-side section: kup_region_kill() unpublishes the region, waits for
- * a grace period (after which every call that found it is counted) and
- * then for the count to drop to zero. So a call needs no reference of its
- * own, and a detach frees the region (and gives its memlock charge back)
- * before it returns. Only a hold, which outlives the call, takes one.
+ * Region lifetime in kernel calls. The data-path calls (kup_recv(),
+ * kup_send(), kup_send_buf(), the queries) find the region under
+ * rcu_read_lock() and use it inside that read-side section, with neither
+ * a reference nor any other atomic operation: kup_region_kill()
+ * unpublishes the region and waits for a grace period before anything is
+ * freed. A call leaves the section only to reschedule or to sleep, and
+ * counts itself in r->inflight meanwhile (kup_region_kill() waits for
+ * that count to drop to zero); back in a section, it carries on only if
+ * the channel still has that region. A hold (kup_recv(), kup_send_buf())
+ * outlives the call: it takes a reference.
+ *
+ * The ioctl paths (KUP_IOC_WAKE, _WAIT, _EVENTFD) count themselves in
+ * r->inflight for the whole call: they are not the data path.
  */
 static struct kup_region *kup_op_begin(struct kup_chan *ch)
 {
@@ -50,22 +57,23 @@ static struct kup_region *kup_op_begin(struct kup_chan *ch)
 	return r;
 }
 
-/* Leaves the call; with hold, takes a reference that outlives it. */
-static void kup_op_end(struct kup_region *r, bool hold)
+static void kup_op_end(struct kup_region *r)
 {
-	/* The channel's reference is still there while we are counted. */
-	if (hold)
-		kup_region_get(r);
 	/*
 	 * Pairs with smp_mb() in kup_region_kill(): a killer that saw our
-	 * increment is woken by this decrement.
+	 * increment is woken by this decrement. r may be freed right after
+	 * it: wake_up_var() only hashes the address.
 	 */
 	if (atomic_dec_and_test(&r->inflight))
 		wake_up_var(&r->inflight);
 }
 
-static int kup_lookup(struct kup_dev *dev, unsigned int chan,
-		      struct kup_chan **chp, struct kup_region **rp)
+/*
+ * The channel of a data-path call, and whether the device still runs;
+ * the caller then looks the region up inside rcu_read_lock().
+ */
+static int kup_call_chan(struct kup_dev *dev, unsigned int chan,
+			 struct kup_chan **chp)
 {
 	struct kup_chan *ch = kup_dev_chan(dev, chan);
 
@@ -73,11 +81,37 @@ static int kup_lookup(struct kup_dev *dev, unsigned int chan,
 		return -EINVAL;
 	if (READ_ONCE(dev->dead))
 		return -ESHUTDOWN;
-	*rp = kup_op_begin(ch);
-	if (!*rp)
-		return -ENOTCONN;
 	*chp = ch;
 	return 0;
+}
+
+/*
+ * Leave the read-side section to sleep or reschedule (with inflight
+ * counted, r cannot go away), then come back to it. Returns false when
+ * the channel no longer has r: the caller must not touch r any more.
+ */
+static bool kup_call_resume(struct kup_chan *ch, struct kup_region *r)
+	__acquires(RCU)
+{
+	bool same;
+
+	rcu_read_lock();
+	/* r is not freed while counted: equal pointers are the same region. */
+	same = rcu_dereference(ch->region) == r;
+	kup_op_end(r);
+	return same;
+}
+
+/* Take a hold on r (inside the call's read-side section); see kup_unhold(). */
+static void kup_hold(struct kup_chan *ch, struct kup_region *r)
+{
+	struct kup_region *old = ch->held;
+
+	kup_region_get(r);
+	/* One context drives a channel (include/linux/kup.h): no race. */
+	WRITE_ONCE(ch->held, r);
+	if (old)
+		kup_region_put(old);
 }
 
 static int kup_break(struct kup_region *r, int err)
@@ -92,7 +126,8 @@ static int kup_break(struct kup_region *r, int err)
  * cannot be used. The turn word must be the kernel's expected value or the
  * one before it; anything else is garbage written by the process.
  */
-static int kup_kturn(struct kup_dev *dev, struct kup_region *r)
+static __always_inline int kup_kturn(struct kup_dev *dev,
+				     struct kup_region *r)
 {
 	u32 t;
 
@@ -131,35 +166,49 @@ static void kup_spin_adapt(struct kup_region *r, unsigned int max,
 		r->spin_cur = max;
 }
 
-/* Spin for the adaptive budget, then sleep until the process wakes us. */
+/*
+ * Spin for the adaptive budget, then sleep until the process wakes us.
+ * Called and returns inside the call's read-side section (see above).
+ */
 static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 			  unsigned int flags)
+	__must_hold(RCU)
 {
 	struct kup_dev *dev = ch->dev;
-	unsigned int max = READ_ONCE(dev->spins);
-	unsigned int spins = min(r->spin_cur, max);
-	unsigned int i;
+	unsigned int max, spins, i;
 	int ret;
 
-	for (i = 0;; i++) {
-		ret = kup_kturn(dev, r);
-		if (ret) {
-			if (ret > 0 && !(flags & KUP_NONBLOCK))
-				kup_spin_adapt(r, max, i, false);
-			return ret < 0 ? ret : 0;
-		}
-		if (flags & KUP_NONBLOCK)
-			return -EAGAIN;
+	/* The common case of a busy channel: the turn is already ours. */
+	ret = kup_kturn(dev, r);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (flags & KUP_NONBLOCK)
+		return -EAGAIN;
+	max = READ_ONCE(dev->spins);
+	spins = min(r->spin_cur, max);
+	for (i = 1;; i++) {
 		if (i >= spins)
 			break;
 		cpu_relax();
-		if (i % KUP_RESCHED_SPINS == KUP_RESCHED_SPINS - 1) {
+		if (i % KUP_RESCHED_SPINS == 0) {
+			atomic_inc(&r->inflight);
+			rcu_read_unlock();
 			cond_resched();
+			if (!kup_call_resume(ch, r))
+				return -ENOTCONN;
 			if (kup_should_stop() || signal_pending(current))
 				return -EINTR;
 		}
+		ret = kup_kturn(dev, r);
+		if (ret) {
+			if (ret > 0)
+				kup_spin_adapt(r, max, i, false);
+			return ret < 0 ? ret : 0;
+		}
 	}
 
+	atomic_inc(&r->inflight);
+	rcu_read_unlock();
 	for (;;) {
 		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
 		/*
@@ -173,15 +222,22 @@ static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 		ret = wait_event_interruptible(ch->kwq, kup_kturn(dev, r) ||
 					       kup_should_stop());
 		WRITE_ONCE(r->ks->kwait, 0);
-		if (ret || kup_should_stop())
-			return -EINTR;
+		if (ret || kup_should_stop()) {
+			ret = -EINTR;
+			break;
+		}
 		ret = kup_kturn(dev, r);
 		if (ret) {
-			if (ret > 0)
+			if (ret > 0) {
 				kup_spin_adapt(r, max, 0, true);
-			return ret < 0 ? ret : 0;
+				ret = 0;
+			}
+			break;
 		}
 	}
+	if (!kup_call_resume(ch, r))
+		return -ENOTCONN;
+	return ret;
 }
 
 /*
@@ -222,12 +278,15 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
 	}
 }
 
+/* End the hold, if any. Any context (kup_region_put() does not sleep). */
 static void kup_unhold(struct kup_chan *ch)
 {
-	struct kup_region *held = xchg(&ch->held, NULL);
+	struct kup_region *held = ch->held;
 
-	if (held)
+	if (held) {
+		WRITE_ONCE(ch->held, NULL);
 		kup_region_put(held);
+	}
 }
 
 /**
@@ -251,9 +310,14 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	void *dst;
 	int ret;
 
-	ret = kup_lookup(dev, chan, &ch, &r);
+	ret = kup_call_chan(dev, chan, &ch);
 	if (ret)
 		return ret;
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	ret = -ENOTCONN;
+	if (!r)
+		goto out;
 	ret = -EMSGSIZE;
 	if (len > r->buf_size)
 		goto out;
@@ -266,9 +330,11 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	if (len && dst != data)
 		memcpy(dst, data, len);
 	kup_kpass(ch, r, len, inl ? KUP_SLOT_INLINE : 0);
-	kup_unhold(ch);
 out:
-	kup_op_end(r, false);
+	rcu_read_unlock();
+	/* The data may have been held: drop the hold only now. */
+	if (!ret)
+		kup_unhold(ch);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kup_send);
@@ -308,16 +374,18 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 	u32 len, seq, sflags, s;
 	int ret;
 
-	ret = kup_lookup(dev, chan, &ch, &r);
+	ret = kup_call_chan(dev, chan, &ch);
 	if (ret)
 		return ret;
-	ret = kup_wait_kturn(ch, r, flags);
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	ret = r ? kup_wait_kturn(ch, r, flags) : -ENOTCONN;
 	if (ret)
-		goto err;
+		goto out;
 	s = r->kslot;
 	ret = -EDEADLK;
 	if (r->kslots[s].consumed)
-		goto err;
+		goto out;
 	/* Read once, check against our own state, then use the copies. */
 	len = READ_ONCE(kup_slot(r, s)->len);
 	seq = READ_ONCE(kup_slot(r, s)->seq);
@@ -326,19 +394,15 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 	    (sflags & ~KUP_SLOT_INLINE) ||
 	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX)) {
 		ret = kup_break(r, EBADMSG);
-		goto err;
+		goto out;
 	}
 	r->kslots[s].consumed = true;
 	*data = sflags & KUP_SLOT_INLINE ? kup_slot(r, s)->data :
 					  kup_to_kernel(r, s);
-	/* Take a hold: a reference that outlives this call. */
-	kup_op_end(r, true);
-	r = xchg(&ch->held, r);
-	if (r)
-		kup_region_put(r);
-	return len;
-err:
-	kup_op_end(r, false);
+	kup_hold(ch, r);
+	ret = len;
+out:
+	rcu_read_unlock();
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kup_recv);
@@ -374,25 +438,23 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 {
 	struct kup_region *r;
 	struct kup_chan *ch;
-	void *buf;
+	void *buf = NULL;
 	int ret;
 
-	ret = kup_lookup(dev, chan, &ch, &r);
+	ret = kup_call_chan(dev, chan, &ch);
 	if (ret)
 		return ERR_PTR(ret);
-	ret = kup_wait_kturn(ch, r, flags);
-	if (ret) {
-		kup_op_end(r, false);
-		return ERR_PTR(ret);
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	ret = r ? kup_wait_kturn(ch, r, flags) : -ENOTCONN;
+	if (!ret) {
+		*size = r->buf_size;
+		buf = kup_to_user(r, r->kslot);
+		/* Hold the region until kup_send_commit(). */
+		kup_hold(ch, r);
 	}
-	*size = r->buf_size;
-	buf = kup_to_user(r, r->kslot);
-	/* Take a hold, until kup_send_commit(). */
-	kup_op_end(r, true);
-	r = xchg(&ch->held, r);
-	if (r)
-		kup_region_put(r);
-	return buf;
+	rcu_read_unlock();
+	return ret ? ERR_PTR(ret) : buf;
 }
 EXPORT_SYMBOL_GPL(kup_send_buf);
 
@@ -414,7 +476,8 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 
 	if (!ch)
 		return -EINVAL;
-	r = xchg(&ch->held, NULL);
+	/* The hold keeps r alive: no lookup needed. */
+	r = ch->held;
 	if (!r)
 		return -EINVAL;
 	ret = -EMSGSIZE;
@@ -435,7 +498,7 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	}
 	ret = 0;
 out:
-	kup_region_put(r);
+	kup_unhold(ch);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kup_send_commit);
@@ -448,11 +511,13 @@ static ssize_t kup_chan_query(struct kup_dev *dev, unsigned int chan,
 	struct kup_chan *ch;
 	ssize_t ret;
 
-	ret = kup_lookup(dev, chan, &ch, &r);
+	ret = kup_call_chan(dev, chan, &ch);
 	if (ret)
 		return ret;
-	ret = slots ? r->nslots : r->buf_size;
-	kup_op_end(r, false);
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	ret = !r ? -ENOTCONN : slots ? r->nslots : r->buf_size;
+	rcu_read_unlock();
 	return ret;
 }
 
@@ -497,7 +562,7 @@ int kup_chan_wake(struct kup_chan *ch)
 	/* Concurrent WAKEs from one process may lose a count: only stats. */
 	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
 	wake_up(&ch->kwq);
-	kup_op_end(r, false);
+	kup_op_end(r);
 	return 0;
 }
 
@@ -510,7 +575,7 @@ int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd)
 	if (!r)
 		return -ENOTCONN;
 	ret = kup_region_set_eventfd(r, fd);
-	kup_op_end(r, false);
+	kup_op_end(r);
 	return ret;
 }
 
@@ -569,6 +634,6 @@ int kup_chan_wait_user(struct kup_chan *ch)
 		ret = -ENOTCONN;
 	else if (READ_ONCE(r->error))
 		ret = -READ_ONCE(r->error);
-	kup_op_end(r, false);
+	kup_op_end(r);
 	return ret;
 }
