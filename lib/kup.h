@@ -475,13 +475,14 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
  * delays it); a wait that ended while spinning doubles it back, up to
  * ch->spins.
  */
-KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, uint32_t s,
-			     unsigned int flags)
+KUPLIB_INLINE int __kup_wait_slow(struct kup_channel *ch, uint32_t s,
+				  unsigned int flags)
 {
 	unsigned long long i;
 	int ret, slept = 0;
 
-	for (i = 0;; i++) {
+	for (i = 1;; i++) {
+		__kup_pause();
 		ret = __kup_turn(ch, s);
 		if (ret)
 			break;
@@ -496,9 +497,7 @@ KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, uint32_t s,
 				return ret;
 			slept = 1;
 			i = 0;
-			continue;
 		}
-		__kup_pause();
 	}
 	if (ret < 0)
 		return ret;
@@ -509,6 +508,49 @@ KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, uint32_t s,
 		ch->spin_cur = ch->spin_cur * 2 + 1 < ch->spins ?
 			       ch->spin_cur * 2 + 1 : ch->spins;
 	return 0;
+}
+
+/* The turn is usually ours already on a busy channel: check inline. */
+KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, uint32_t s,
+			     unsigned int flags)
+{
+	int ret = __kup_turn(ch, s);
+
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (flags & KUP_NONBLOCK)
+		return -EAGAIN;
+	return __kup_wait_slow(ch, s, flags);
+}
+
+/*
+ * Copy an inline message (at most KUP_INLINE_MAX bytes) with a few
+ * fixed-size moves, overlapping at the end, rather than a call into libc.
+ */
+KUPLIB_INLINE void __kup_copy_inline(void *dst, const void *src, size_t len)
+{
+	unsigned char *d = (unsigned char *)dst;
+	const unsigned char *p = (const unsigned char *)src;
+	uint64_t a, b;
+	uint32_t x, y;
+	size_t i;
+
+	if (len >= 8) {
+		for (i = 0; i + 8 < len; i += 8) {
+			__builtin_memcpy(&a, p + i, 8);
+			__builtin_memcpy(d + i, &a, 8);
+		}
+		__builtin_memcpy(&b, p + len - 8, 8);
+		__builtin_memcpy(d + len - 8, &b, 8);
+	} else if (len >= 4) {
+		__builtin_memcpy(&x, p, 4);
+		__builtin_memcpy(&y, p + len - 4, 4);
+		__builtin_memcpy(d, &x, 4);
+		__builtin_memcpy(d + len - 4, &y, 4);
+	} else {
+		for (i = 0; i < len; i++)
+			d[i] = p[i];
+	}
 }
 
 /*
@@ -581,8 +623,7 @@ KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
 		return ret;
 	/* Small messages travel in the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
-		if (len)
-			memcpy(__kup_slot(ch, ch->usend)->data, data, len);
+		__kup_copy_inline(__kup_slot(ch, ch->usend)->data, data, len);
 		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE);
 	} else {
 		memcpy(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
@@ -662,8 +703,9 @@ KUPLIB_INLINE int kup_send_commit(struct kup_channel *ch, size_t len)
 		return ret ? ret : -EPERM;
 	/* Small messages move into the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
-		memcpy(__kup_slot(ch, ch->usend)->data,
-		       ch->to_kernel + (size_t)ch->usend * ch->buf_size, len);
+		__kup_copy_inline(__kup_slot(ch, ch->usend)->data,
+				  ch->to_kernel +
+				  (size_t)ch->usend * ch->buf_size, len);
 		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE);
 	} else {
 		__kup_pass(ch, (uint32_t)len, 0);
