@@ -170,20 +170,14 @@ static void kup_spin_adapt(struct kup_region *r, unsigned int max,
  * Spin for the adaptive budget, then sleep until the process wakes us.
  * Called and returns inside the call's read-side section (see above).
  */
-static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
-			  unsigned int flags)
+static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
+					struct kup_region *r)
 	__must_hold(RCU)
 {
 	struct kup_dev *dev = ch->dev;
 	unsigned int max, spins, i;
 	int ret;
 
-	/* The common case of a busy channel: the turn is already ours. */
-	ret = kup_kturn(dev, r);
-	if (ret)
-		return ret < 0 ? ret : 0;
-	if (flags & KUP_NONBLOCK)
-		return -EAGAIN;
 	max = READ_ONCE(dev->spins);
 	spins = min(r->spin_cur, max);
 	for (i = 1;; i++) {
@@ -238,6 +232,21 @@ static int kup_wait_kturn(struct kup_chan *ch, struct kup_region *r,
 	if (!kup_call_resume(ch, r))
 		return -ENOTCONN;
 	return ret;
+}
+
+/* The common case of a busy channel, the turn already ours, inline. */
+static __always_inline int kup_wait_kturn(struct kup_chan *ch,
+					  struct kup_region *r,
+					  unsigned int flags)
+	__must_hold(RCU)
+{
+	int ret = kup_kturn(ch->dev, r);
+
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (flags & KUP_NONBLOCK)
+		return -EAGAIN;
+	return kup_wait_kturn_slow(ch, r);
 }
 
 /*

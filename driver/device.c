@@ -29,13 +29,6 @@ static unsigned int kup_default_spins = 2000;
 module_param_named(spins, kup_default_spins, uint, 0644);
 MODULE_PARM_DESC(spins, "Default spin budget of kernel waiters before they sleep (polls of the turn word)");
 
-struct kup_chan *kup_dev_chan(struct kup_dev *dev, unsigned int chan)
-{
-	if (chan >= dev->nchan)
-		return NULL;
-	return &dev->chans[array_index_nospec(chan, dev->nchan)];
-}
-
 static void kup_dev_free(struct kref *ref)
 {
 	struct kup_dev *dev = container_of(ref, struct kup_dev, ref);

@@ -5,6 +5,7 @@
 #include <linux/kref.h>
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/rcupdate.h>
 #include <linux/wait.h>
 #include <uapi/linux/kup.h>
@@ -47,7 +48,15 @@ struct kup_dev {
 	struct kup_chan chans[];
 };
 
-struct kup_chan *kup_dev_chan(struct kup_dev *dev, unsigned int chan);
+/* Channel chan of dev, or NULL; on the data path, hence inline. */
+static inline struct kup_chan *kup_dev_chan(struct kup_dev *dev,
+					    unsigned int chan)
+{
+	if (chan >= dev->nchan)
+		return NULL;
+	return &dev->chans[array_index_nospec(chan, dev->nchan)];
+}
+
 struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 				 unsigned int buf_pages, bool fixed);
 bool kup_should_stop(void);

@@ -77,11 +77,6 @@ static void kup_region_free_work(struct work_struct *work)
 				     free_work));
 }
 
-void kup_region_get(struct kup_region *r)
-{
-	refcount_inc(&r->ref);
-}
-
 /* Any context: the last reference frees the region from a workqueue. */
 void kup_region_put(struct kup_region *r)
 {

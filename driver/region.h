@@ -69,7 +69,11 @@ static inline u8 *kup_to_user(struct kup_region *r, u32 i)
 
 struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 min_buf,
 				  u32 max_buf, u32 chan);
-void kup_region_get(struct kup_region *r);
+static inline void kup_region_get(struct kup_region *r)
+{
+	refcount_inc(&r->ref);
+}
+
 void kup_region_put(struct kup_region *r);
 void kup_region_put_sync(struct kup_region *r);
 void kup_region_set_state(struct kup_region *r, u32 state, u32 error);
