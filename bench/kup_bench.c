@@ -249,7 +249,7 @@ static const char *const kup_mode_name[] = {
 	"kup-poll", "kup-adaptive", "kup-epoll"
 };
 
-/* One kup round trip of size bytes: write in place, commit, receive. */
+/* One kup round trip of size bytes: send, receive. */
 static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
 		  enum kup_mode mode, int ep)
 {
@@ -260,11 +260,17 @@ static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
 	void *buf;
 	int ret;
 
-	ret = kup_send_buf(ch, &buf, &bufsize, flags);
-	if (ret)
-		return ret;
-	memcpy(buf, src, size);
-	ret = kup_send_commit(ch, size);
+	if (size <= KUP_INLINE_MAX) {
+		/* Small: one copy, into the slot's line. */
+		ret = kup_send(ch, src, size, flags);
+	} else {
+		/* Large: write in place (zero-copy), then commit. */
+		ret = kup_send_buf(ch, &buf, &bufsize, flags);
+		if (ret)
+			return ret;
+		memcpy(buf, src, size);
+		ret = kup_send_commit(ch, size);
+	}
 	if (ret)
 		return ret;
 	if (mode == KUP_EPOLL) {
@@ -565,9 +571,103 @@ static void report(void)
 	printf("]}\nKUP-BENCH-JSON-END\n");
 }
 
+/*
+ * The turn protocol written by hand on one side or both, to see what the
+ * library (proto-lib) and the kernel API (proto-kapi) add to the bare
+ * protocol (proto), and that to the raw bounce.
+ */
+enum proto_mode { PROTO, PROTO_LIB, PROTO_KAPI };
+
+static const char *const proto_name[] = { "proto", "proto-lib", "proto-kapi" };
+
+/* One round trip of 8 bytes on slot 0, by hand. */
+static void proto_rt(struct kup_slot *slot, uint32_t *turn, const char *msg)
+{
+	uint64_t spins = 0;
+
+	memcpy(slot->data, msg, 8);
+	__atomic_store_n(&slot->len, 8, __ATOMIC_RELAXED);
+	__atomic_store_n(&slot->seq, *turn + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&slot->flags, KUP_SLOT_INLINE, __ATOMIC_RELAXED);
+	/* Pairs with smp_load_acquire() in driver/chan.c or kb_proto(). */
+	__atomic_store_n(&slot->turn, *turn + 1, __ATOMIC_RELEASE);
+	*turn += 2;
+	/* Pairs with smp_store_release() in driver/chan.c or kb_proto(). */
+	while (__atomic_load_n(&slot->turn, __ATOMIC_ACQUIRE) != *turn) {
+		if (++spins > SPIN_BOUND)
+			die("proto", ETIMEDOUT);
+		_mm_pause();
+	}
+	if (__atomic_load_n(&slot->len, __ATOMIC_RELAXED) != 8)
+		die("proto", EBADMSG);
+}
+
+static void bench_proto(struct kup_device *dev, enum proto_mode mode)
+{
+	uint64_t *cyc = calloc(rounds, sizeof(*cyc));
+	struct kb_raw req = { .op = KB_OP_PROTO, .count = 1000 + rounds };
+	char msg[8] = { KB_OP_ECHO };
+	struct kup_channel *ch;
+	unsigned long i;
+	const void *d;
+	uint32_t turn;
+
+	if (!cyc)
+		die("proto", ENOMEM);
+	set_kernel_spins(BIG_SPINS);
+	ch = bench_chan(dev, 0, 1, KUP_DEFAULT_SPINS);
+	/* The kernel side by hand from now on, but for proto-kapi. */
+	if (mode != PROTO_KAPI &&
+	    (kup_send(ch, &req, sizeof(req), KUP_SPIN_ONLY) ||
+	     kup_recv(ch, &d, KUP_SPIN_ONLY) != sizeof(req)))
+		die("proto start", EPROTO);
+	turn = ch->uturn[0];
+	for (i = 0; i < 1000 + rounds; i++) {
+		uint64_t t0 = __rdtsc();
+
+		if (mode == PROTO_LIB) {
+			if (kup_send(ch, msg, sizeof(msg), KUP_SPIN_ONLY) ||
+			    kup_recv(ch, &d, KUP_SPIN_ONLY) != sizeof(msg))
+				die("proto-lib", EPROTO);
+		} else {
+			proto_rt(ch->slots, &turn, msg);
+		}
+		if (i >= 1000)
+			cyc[i - 1000] = __rdtsc() - t0;
+	}
+	latency(add(proto_name[mode], sizeof(msg), 1, 1), cyc, rounds);
+	kup_chan_close(ch);
+	free(cyc);
+}
+
+/* What one spin costs here: a load, a compare and a pause. */
+static void bench_pause(void)
+{
+	static volatile uint32_t word;
+	unsigned long i, n = rounds * 10;
+	uint64_t t0 = __rdtsc();
+	struct result *r;
+
+	for (i = 0; i < n; i++) {
+		if (word == 1)
+			break;
+		_mm_pause();
+	}
+	r = add("pause", 0, 1, 1);
+	r->p50 = r->p90 = r->p99 = r->p999 = (__rdtsc() - t0) * ns_per_cycle / n;
+}
+
 static void run_one(struct kup_device *dev, const char *method)
 {
-	if (!strcmp(method, "raw")) {
+	if (!strcmp(method, "pause")) {
+		bench_pause();
+	} else if (!strcmp(method, "proto")) {
+		bench_proto(dev, PROTO);
+	} else if (!strcmp(method, "proto-lib")) {
+		bench_proto(dev, PROTO_LIB);
+	} else if (!strcmp(method, "proto-kapi")) {
+		bench_proto(dev, PROTO_KAPI);
+	} else if (!strcmp(method, "raw")) {
 		bench_raw(dev);
 	} else if (!strcmp(method, "kup-poll")) {
 		bench_kup(dev, KUP_POLL, 8);
@@ -579,7 +679,7 @@ static void run_one(struct kup_device *dev, const char *method)
 		bench_pipe(dev, 64, 1, 1);
 		bench_pipe(dev, 64, 16, 1);
 	} else {
-		fprintf(stderr, "kup_bench: methods for 'only': raw, kup-poll, kup-adaptive, uring-sqpoll, kup-pipe\n");
+		fprintf(stderr, "kup_bench: methods for 'only': pause, raw, proto, proto-lib, proto-kapi,\n  kup-poll, kup-adaptive, uring-sqpoll, kup-pipe\n");
 		exit(2);
 	}
 }

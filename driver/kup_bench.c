@@ -18,6 +18,8 @@
 #include <linux/uaccess.h>
 #include <linux/wait.h>
 
+#include <uapi/linux/kup.h>
+
 #include "kup_bench.h"
 
 #define KB_NCHAN	2
@@ -86,6 +88,46 @@ static void kb_raw(const void *data, u32 count)
 	}
 }
 
+/*
+ * KB_OP_PROTO: answer count more messages with the turn protocol written
+ * by hand on the slot's line, without kup's kernel API, the way the raw
+ * bounce does without any protocol: what the API costs is the difference.
+ * The message came inline (the caller checked its length), so data is
+ * the slot's data; had the process lied about that, these stores would
+ * still land in its own region. kup's record of the turn is left behind:
+ * the session ends here and the process detaches.
+ */
+static void kb_proto(struct kb_worker *w, const void *data, ssize_t len)
+{
+	struct kup_slot *slot = container_of((void *)data, struct kup_slot,
+					     data);
+	u32 turn = READ_ONCE(slot->turn);
+	struct kb_raw req;
+	u32 i, count, spins;
+
+	memcpy(&req, data, sizeof(req));
+	count = min(req.count, KB_RAW_MAX);
+	for (i = 0; i <= count; i++) {
+		/* Pairs with the release store of the turn in raw_proto(). */
+		for (spins = 0; i && smp_load_acquire(&slot->turn) != turn;
+		     spins++) {
+			if (spins >= KB_RAW_SPINS || kthread_should_stop())
+				goto out;
+			cpu_relax();
+			if (!(spins & 1023))
+				cond_resched();
+		}
+		WRITE_ONCE(slot->len, len);
+		WRITE_ONCE(slot->seq, turn + 1);
+		WRITE_ONCE(slot->flags, KUP_SLOT_INLINE);
+		/* Pairs with the acquire load of the turn in lib/kup.h. */
+		smp_store_release(&slot->turn, turn + 1);
+		turn += 2;
+	}
+out:
+	kup_release(kb_dev, w->chan);
+}
+
 static int kb_serve(struct kb_worker *w)
 {
 	const void *data;
@@ -104,6 +146,14 @@ static int kb_serve(struct kb_worker *w)
 			ack = len;
 			ret = kup_send(kb_dev, w->chan, &ack, sizeof(ack), 0);
 			break;
+		case KB_OP_PROTO:
+			if (len < sizeof(struct kb_raw) ||
+			    len > KUP_INLINE_MAX) {
+				ret = kup_pass(kb_dev, w->chan, 0);
+				break;
+			}
+			kb_proto(w, data, len);
+			return 0;
 		case KB_OP_RAW:
 			if (len < KB_RAW_OFF + sizeof(u32)) {
 				ret = kup_pass(kb_dev, w->chan, 0);

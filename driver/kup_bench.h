@@ -7,6 +7,9 @@
  * what the channel's kernel thread does with it:
  *   KB_OP_ECHO  reply with the same message;
  *   KB_OP_SINK  copy the message into kernel memory, reply with 4 bytes;
+ *   KB_OP_PROTO struct kb_raw, sent inline: answer count more messages
+ *               by writing the turn protocol by hand on the slot's line,
+ *               bypassing kup's kernel API; then the session is over;
  *   KB_OP_RAW   struct kb_raw: keep the turn and bounce the word at
  *               KB_RAW_OFF of the to_kernel buffer count times with the
  *               process (odd values: the process's, even: the kernel's),
@@ -26,6 +29,7 @@
 #define KB_OP_ECHO	'E'
 #define KB_OP_SINK	'S'
 #define KB_OP_RAW	'R'
+#define KB_OP_PROTO	'P'
 
 #define KB_RAW_OFF	256	/* a line of its own, away from the op */
 

@@ -65,6 +65,10 @@ profile)
 	/kup/perf/perf report -i /tmp/perf.data --stdio --no-children \
 		-g caller,0.5,callee --percent-limit 3 --sort sym 2>/dev/null |
 		grep -v '^$' | head -n 400 | sed 's/^/KUP-PROFILE: /'
+	# The hottest instructions (symbol+offset), for objdump on the host.
+	/kup/perf/perf script -i /tmp/perf.data -F ip,sym,symoff -G 2>/dev/null |
+		awk 'NF { n[$2]++; t++ } END { for (k in n) printf "%6.2f%% %s\n", 100 * n[k] / t, k }' |
+		sort -rn | head -n 60 | sed 's/^/KUP-PROFILE: ip /'
 	;;
 *)
 	fail "unknown mode $mode"
