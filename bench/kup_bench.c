@@ -402,6 +402,7 @@ static void bench_uring(int sqpoll)
 struct stream {
 	struct kup_channel *ch;
 	unsigned int chan;
+	char msg[KUP_INLINE_MAX];	/* an echo request */
 	size_t size;
 	unsigned int depth;
 	unsigned long n;
@@ -421,13 +422,19 @@ static void *stream_fn(void *arg)
 	pin_pair(s->chan, s->chan);
 	while (got < s->n) {
 		while (sent < s->n && kup_chan_inflight(s->ch) < s->depth) {
-			ret = kup_send_buf(s->ch, &buf, &bufsize, KUP_SPIN_ONLY);
-			if (ret)
-				goto err;
-			/* Sink: the kernel copies it; echo: it comes back. */
-			memset(buf, s->size > 4096 ? KB_OP_SINK : KB_OP_ECHO,
-			       s->size);
-			ret = kup_send_commit(s->ch, s->size);
+			if (s->size <= KUP_INLINE_MAX) {
+				/* Echoed; one copy, into the slot's line. */
+				ret = kup_send(s->ch, s->msg, s->size,
+					       KUP_SPIN_ONLY);
+			} else {
+				/* Sunk: written in place, copied by the kernel. */
+				ret = kup_send_buf(s->ch, &buf, &bufsize,
+						   KUP_SPIN_ONLY);
+				if (ret)
+					goto err;
+				memset(buf, KB_OP_SINK, s->size);
+				ret = kup_send_commit(s->ch, s->size);
+			}
 			if (ret)
 				goto err;
 			sent++;
@@ -457,6 +464,7 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 		s[i].ch = bench_chan(dev, i, depth == 1 ? 2 : depth,
 				     KUP_DEFAULT_SPINS);
 		s[i].chan = i;
+		memset(s[i].msg, KB_OP_ECHO, sizeof(s[i].msg));
 		s[i].size = size;
 		s[i].depth = depth;
 		s[i].n = size > 4096 ? slow_rounds : rounds * 2;

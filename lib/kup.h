@@ -102,6 +102,7 @@ struct kup_channel {
 	uint32_t urecv;			/* next slot to receive from */
 	uint32_t uturn[KUP_MAX_SLOTS];	/* turn value while we hold a slot */
 	unsigned char consumed[KUP_MAX_SLOTS]; /* its message was read */
+	uint32_t inflight;		/* pipelined: sent, reply not received */
 	unsigned int spins;		/* spin budget, at most */
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
@@ -592,6 +593,7 @@ KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len,
 	__atomic_store_n(&slot->turn, next, __ATOMIC_RELEASE);
 	ch->uturn[s] += 2;
 	ch->consumed[s] = 0;
+	ch->inflight += ch->nslots > 1;
 	ch->usend = __kup_next(ch, s);
 	/*
 	 * Pairs with smp_mb() in driver/chan.c (kup_wait_kturn) between
@@ -669,6 +671,7 @@ KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
 	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX))
 		return -EBADMSG;
 	ch->consumed[s] = 1;
+	ch->inflight -= ch->nslots > 1;
 	ch->urecv = __kup_next(ch, s);
 	*data = sflags & KUP_SLOT_INLINE ? (const void *)slot->data :
 		(const void *)(ch->to_user + (size_t)s * ch->buf_size);
@@ -716,11 +719,7 @@ KUPLIB_INLINE int kup_send_commit(struct kup_channel *ch, size_t len)
 /* Messages sent on a pipelined channel whose replies were not received. */
 KUPLIB_INLINE uint32_t kup_chan_inflight(const struct kup_channel *ch)
 {
-	uint32_t n = 0, s;
-
-	for (s = 0; s < ch->nslots && ch->nslots > 1; s++)
-		n += !ch->consumed[s];
-	return n;
+	return ch->inflight;
 }
 
 /*
