@@ -102,16 +102,69 @@ static bool kup_call_resume(struct kup_chan *ch, struct kup_region *r)
 	return same;
 }
 
-/* Take a hold on r (inside the call's read-side section); see kup_unhold(). */
+/*
+ * Holds. kup_recv() and kup_send_buf() return pointers into the region,
+ * valid after the call: a hold. The channel keeps one reference on the
+ * region of its last hold (ch->held) from one message to the next, so a
+ * busy channel takes no reference per message; ch->holding says whether
+ * the client uses the data now. Only the context driving the channel
+ * writes ch->holding, and ch->held but for kup_chan_steal_held().
+ *
+ * When the region is detached, the reference is dropped by the detach if
+ * no hold is active, else by the end of the hold. RCU settles which, as
+ * in the store-buffering pattern: the end of a hold clears ch->holding,
+ * then reads r->dead, inside a read-side section; the detach sets r->dead,
+ * waits for a grace period (kup_region_kill()), then reads ch->holding.
+ * One of them at least sees the other's store, and xchg()/cmpxchg() on
+ * ch->held let only one of them drop the reference.
+ */
 static void kup_hold(struct kup_chan *ch, struct kup_region *r)
+	__must_hold(RCU)
 {
-	struct kup_region *old = ch->held;
+	struct kup_region *old;
 
-	kup_region_get(r);
-	/* One context drives a channel (include/linux/kup.h): no race. */
-	WRITE_ONCE(ch->held, r);
-	if (old)
-		kup_region_put(old);
+	if (READ_ONCE(ch->held) != r) {
+		kup_region_get(r);
+		old = xchg(&ch->held, r);
+		if (old)
+			kup_region_put(old);
+	}
+	WRITE_ONCE(ch->holding, true);
+}
+
+/* End the hold, if any, inside a read-side section (see kup_hold()). */
+static void kup_unhold(struct kup_chan *ch)
+	__must_hold(RCU)
+{
+	struct kup_region *r;
+
+	if (!ch->holding)
+		return;
+	WRITE_ONCE(ch->holding, false);
+	/*
+	 * From here the detach may take the reference over, but it frees
+	 * the region only after another grace period (see
+	 * kup_chan_steal_held()): r stays valid while we are in the section.
+	 */
+	r = READ_ONCE(ch->held);
+	if (r && READ_ONCE(r->dead)) {
+		r = xchg(&ch->held, NULL);
+		if (r)
+			kup_region_put(r);
+	}
+}
+
+/*
+ * Detach, after kup_region_kill(r): take the channel's cached reference
+ * on r unless a hold is active (whose end drops it). Returns true if the
+ * caller now owns that reference; it must then let a grace period pass
+ * before the region is freed (kup_region_put_sync()).
+ */
+bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r)
+{
+	if (READ_ONCE(ch->holding))
+		return false;
+	return cmpxchg(&ch->held, r, NULL) == r;
 }
 
 static int kup_break(struct kup_region *r, int err)
@@ -287,17 +340,6 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
 	}
 }
 
-/* End the hold, if any. Any context (kup_region_put() does not sleep). */
-static void kup_unhold(struct kup_chan *ch)
-{
-	struct kup_region *held = ch->held;
-
-	if (held) {
-		WRITE_ONCE(ch->held, NULL);
-		kup_region_put(held);
-	}
-}
-
 /**
  * kup_send() - wait for the turn, copy a message, pass the turn
  * @dev: the device
@@ -339,11 +381,10 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	if (len && dst != data)
 		memcpy(dst, data, len);
 	kup_kpass(ch, r, len, inl ? KUP_SLOT_INLINE : 0);
+	/* The data may have been held: end the hold only now. */
+	kup_unhold(ch);
 out:
 	rcu_read_unlock();
-	/* The data may have been held: drop the hold only now. */
-	if (!ret)
-		kup_unhold(ch);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kup_send);
@@ -427,8 +468,11 @@ void kup_release(struct kup_dev *dev, unsigned int chan)
 {
 	struct kup_chan *ch = kup_dev_chan(dev, chan);
 
-	if (ch)
-		kup_unhold(ch);
+	if (!ch)
+		return;
+	rcu_read_lock();
+	kup_unhold(ch);
+	rcu_read_unlock();
 }
 EXPORT_SYMBOL_GPL(kup_release);
 
@@ -486,9 +530,9 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	if (!ch)
 		return -EINVAL;
 	/* The hold keeps r alive: no lookup needed. */
-	r = ch->held;
-	if (!r)
+	if (!ch->holding)
 		return -EINVAL;
+	r = ch->held;
 	ret = -EMSGSIZE;
 	if (len > r->buf_size)
 		goto out;
@@ -507,7 +551,9 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	}
 	ret = 0;
 out:
+	rcu_read_lock();
 	kup_unhold(ch);
+	rcu_read_unlock();
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kup_send_commit);

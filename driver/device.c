@@ -311,10 +311,20 @@ static struct kup_region *kup_chan_detach(struct kup_chan *ch)
 	return r;
 }
 
-/* Detach outside dev->lock: wait for kernel calls to leave, then free. */
-static void kup_chan_finish_detach(struct kup_region *r)
+/*
+ * Detach outside dev->lock: wait for kernel calls to leave, take the
+ * channel's cached hold reference over unless a hold is active, then free.
+ */
+static void kup_chan_finish_detach(struct kup_chan *ch, struct kup_region *r)
 {
 	kup_region_kill(r);
+	if (kup_chan_steal_held(ch, r)) {
+		/* Not the last: the channel's own reference is still there. */
+		kup_region_put(r);
+		/* The hold's end may still read r: free after a grace period. */
+		kup_region_put_sync(r);
+		return;
+	}
 	kup_region_put_killed(r);
 }
 
@@ -333,7 +343,7 @@ static int kup_release_file(struct inode *inode, struct file *file)
 			r = kup_chan_detach(ch);
 		mutex_unlock(&dev->lock);
 		if (r)
-			kup_chan_finish_detach(r);
+			kup_chan_finish_detach(ch, r);
 	}
 	kup_dev_put(dev);
 	kfree(kf);
@@ -462,7 +472,7 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 	mutex_unlock(&dev->lock);
 	if (!r)
 		return -ENOTCONN;
-	kup_chan_finish_detach(r);
+	kup_chan_finish_detach(ch, r);
 	return 0;
 }
 

@@ -24,8 +24,13 @@ struct kup_chan {
 	/* Attached region; written under dev->lock, read under RCU. */
 	struct kup_region __rcu *region;
 	struct kup_file *owner;		/* under dev->lock */
-	/* Reference taken by kup_recv() until kup_release() or a pass. */
+	/*
+	 * The region of the last hold (kup_recv(), kup_send_buf()), with a
+	 * reference kept from one message to the next; holding: the client
+	 * uses its data now. See kup_hold() in chan.c.
+	 */
 	struct kup_region *held;
+	bool holding;
 	wait_queue_head_t kwq;		/* kernel waiters for the turn */
 	wait_queue_head_t uwq;		/* user waiters (KUP_IOC_WAIT) */
 };
@@ -66,5 +71,6 @@ int kup_chan_wake(struct kup_chan *ch);
 int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd);
 int kup_chan_wait_user(struct kup_chan *ch);
 bool kup_chan_user_turn(struct kup_chan *ch);
+bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r);
 
 #endif /* _KUP_DEVICE_H */

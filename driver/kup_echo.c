@@ -71,6 +71,7 @@ static atomic64_t echo_bytes;
 static atomic64_t echo_sessions;
 static atomic64_t echo_errors[3];	/* ENOTCONN, protocol, other */
 static atomic64_t echo_nbprobes;
+static atomic64_t echo_delays;
 static atomic_t echo_nb_recv;
 static atomic_t echo_nb_send;
 
@@ -159,8 +160,11 @@ static int echo_serve(struct echo_worker *w)
 		if (echo_is_cmd(data, len, ECHO_CMD_HOLD))
 			return echo_hold(w);
 		probe = echo_is_cmd(data, len, ECHO_CMD_NBPROBE);
-		if (echo_is_cmd(data, len, ECHO_CMD_DELAY))
+		if (echo_is_cmd(data, len, ECHO_CMD_DELAY)) {
+			/* Counted first: a test can act while we hold it. */
+			atomic64_inc(&echo_delays);
 			msleep(50);
+		}
 		/* Reply from the request buffer itself: zero-copy receive. */
 		ret = kup_send(echo_dev, w->chan, data, len, 0);
 		if (ret)
@@ -187,6 +191,8 @@ static int echo_worker_fn(void *arg)
 			break;
 		atomic_dec(&w->attached);
 		ret = echo_serve(w);
+		/* A failed call leaves a hold in place: end it. */
+		kup_release(echo_dev, w->chan);
 		echo_count_error(ret);
 		/* The session ended: its channel is free again. */
 		if (ret != -ESHUTDOWN)
@@ -224,6 +230,7 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "eproto %lld\n", atomic64_read(&echo_errors[1]));
 	seq_printf(m, "other_errors %lld\n", atomic64_read(&echo_errors[2]));
 	seq_printf(m, "nbprobes %lld\n", atomic64_read(&echo_nbprobes));
+	seq_printf(m, "delays %lld\n", atomic64_read(&echo_delays));
 	seq_printf(m, "nb_recv %d\n", atomic_read(&echo_nb_recv));
 	seq_printf(m, "nb_send %d\n", atomic_read(&echo_nb_send));
 	return 0;

@@ -103,14 +103,18 @@ void kup_region_put_sync(struct kup_region *r)
  * unpublished and its waiters woken: every kernel call fails from now on,
  * and the calls under way (they see r->dead at their next check) have
  * left when this returns.
- * What still holds a reference is a kernel client's hold (kup_recv(),
- * kup_send_buf()); it keeps the pages until it is released.
+ * What may still hold a reference is a kernel client's hold (kup_recv(),
+ * kup_send_buf()): an active one keeps the pages until it ends, an idle
+ * one is taken over by the detach (kup_chan_steal_held()).
  */
 void kup_region_kill(struct kup_region *r)
 {
 	might_sleep();
 	WRITE_ONCE(r->dead, true);
-	/* Every call that found the region has now counted itself in. */
+	/*
+	 * Every kernel call that found the region has now left its
+	 * read-side section or counted itself in r->inflight (driver/chan.c).
+	 */
 	synchronize_rcu();
 	/* Pairs with atomic_dec_and_test() in kup_op_end() (driver/chan.c). */
 	smp_mb();

@@ -378,6 +378,67 @@ TEST(killed_while_kernel_waits)
 }
 
 /*
+ * The kernel keeps a reference on the region from one message to the
+ * next; a detach while no hold is active takes it over, so the pages and
+ * the memlock charge are back when the detach returns.
+ */
+TEST(detach_after_traffic_frees_at_once)
+{
+	long pins0 = pins_held(), vm0 = vm_locked_kb();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	int ret, i;
+
+	ret = echo_attach(&dev, &ch, 4096);
+	if (ret == -ENOENT)
+		SKIP(return, "no %s", ECHO_PATH);
+	ASSERT_EQ(0, ret);
+	for (i = 0; i < 100; i++)
+		ASSERT_EQ(0, roundtrip(ch, i, 1 + i * 40, 0));
+	EXPECT_LT(pins0, pins_held());
+	EXPECT_EQ(0, kup_chan_close(ch));
+	EXPECT_EQ(pins0, pins_held());
+	EXPECT_EQ(vm0, vm_locked_kb());
+	kup_close(dev);
+}
+
+/*
+ * Detached while the kernel holds a message (kup_echo sleeps 50 ms on
+ * KUPECHO:DELAY before it echoes from the request buffer): the pages stay
+ * pinned until the hold ends, then go; the kernel's reply fails with
+ * -ENOTCONN and the worker serves the next session.
+ */
+TEST(detach_while_kernel_holds)
+{
+	long enotconn0 = echo_stat("enotconn"), delays0 = echo_stat("delays");
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	long pins0 = pins_held();
+	int ret;
+
+	ret = echo_attach(&dev, &ch, 4096);
+	if (ret == -ENOENT)
+		SKIP(return, "no %s", ECHO_PATH);
+	ASSERT_EQ(0, ret);
+	ASSERT_LE(0, enotconn0);
+	ASSERT_LE(0, delays0);
+	ASSERT_EQ(0, kup_send(ch, "KUPECHO:DELAY", 13, 0));
+	/* The worker took the message and sleeps, holding it. */
+	ASSERT_EQ(delays0 + 1, echo_stat_wait("delays", delays0 + 1, 5000));
+	EXPECT_LT(pins0, pins_held());
+	EXPECT_EQ(0, kup_chan_close(ch));
+	EXPECT_EQ(enotconn0 + 1, echo_stat_wait("enotconn", enotconn0 + 1,
+						5000));
+	EXPECT_EQ(pins0, pins_wait(pins0, 5000));
+	kup_close(dev);
+	/* The worker serves the next session. */
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	EXPECT_EQ(0, roundtrip(ch, 1, 100, 0));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/*
  * No system call after set-up: the thread enters seccomp strict mode
  * (read, write, _exit, sigreturn only) and runs thousands of round trips.
  * Both sides poll: the kernel threads' spin budget is raised so that

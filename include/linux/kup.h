@@ -38,7 +38,11 @@
  * sleeping.
  *
  * Data returned by kup_recv() lives in memory the process can write at any
- * time: copy what you validate before you act on it.
+ * time: copy what you validate before you act on it. It stays valid, and
+ * the process's pages stay pinned, until the hold ends: a successful
+ * kup_send(), kup_pass() or kup_send_commit(), or kup_release(). A call
+ * that fails (for example with -ENOTCONN when the process detached) does
+ * not end it: call kup_release() when the session is over.
  *
  * Errors (negative errno): -ENOTCONN no process attached (or it detached or
  * died), -ESHUTDOWN the device was shut down, -EAGAIN KUP_NONBLOCK and not
