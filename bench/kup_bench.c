@@ -526,6 +526,9 @@ static struct result *find(const char *method, size_t size,
 static void report(void)
 {
 	struct result *raw = find("raw", 4, 1, 1);
+	struct result *proto = find("proto", 8, 1, 1);
+	struct result *lib = find("proto-lib", 8, 1, 1);
+	struct result *kapi = find("proto-kapi", 8, 1, 1);
 	struct result *poll8 = find("kup-poll", 8, 1, 1);
 	struct result *ioctl8 = find("ioctl", 8, 1, 1);
 	struct result *sq = find("uring-sqpoll", 0, 1, 1);
@@ -545,10 +548,14 @@ static void report(void)
 		printf("%-13s %7zu %5u %4u %10.0f %10.0f %10.0f %10.0f %12.0f %10.1f",
 		       r->method, r->size, r->depth, r->chans, r->p50, r->p90,
 		       r->p99, r->p999, r->msgs, r->mbs);
-		if (r->p50 && k && k->p50)
+		if (r->p50 && k && k->p50 && strcmp(r->method, "pause"))
 			printf(" %8.2fx", r->p50 / k->p50);
 		printf("\n");
 	}
+	if (raw && proto && lib && kapi && poll8)
+		printf("\nWhere a kup round trip goes (p50 / raw p50): protocol %.2f, with lib/kup.h %.2f, with the kernel API %.2f, both %.2f\n",
+		       proto->p50 / raw->p50, lib->p50 / raw->p50,
+		       kapi->p50 / raw->p50, poll8->p50 / raw->p50);
 	printf("\nTargets (ratios within this run):\n");
 	if (raw && poll8)
 		printf("  kup-poll p50 / raw p50            %6.2f  (target <= 1.25)\n",
@@ -740,7 +747,11 @@ int main(int argc, char **argv)
 		run_only(dev, only);
 		goto out;
 	}
+	bench_pause();
 	bench_raw(dev);
+	bench_proto(dev, PROTO);
+	bench_proto(dev, PROTO_LIB);
+	bench_proto(dev, PROTO_KAPI);
 	bench_kup(dev, KUP_POLL, 1);	/* the protocol alone: op byte only */
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		bench_kup(dev, KUP_POLL, sizes[i]);
