@@ -118,7 +118,7 @@ static bool kup_call_resume(struct kup_chan *ch, struct kup_region *r)
  * One of them at least sees the other's store, and xchg()/cmpxchg() on
  * ch->held let only one of them drop the reference.
  */
-static void kup_hold(struct kup_chan *ch, struct kup_region *r)
+static void kup_hold(struct kup_chan *ch, struct kup_region *r, u32 n)
 	__must_hold(RCU)
 {
 	struct kup_region *old;
@@ -129,18 +129,23 @@ static void kup_hold(struct kup_chan *ch, struct kup_region *r)
 		if (old)
 			kup_region_put(old);
 	}
-	WRITE_ONCE(ch->holding, true);
+	WRITE_ONCE(ch->holding, max(ch->holding, n));
 }
 
-/* End the hold, if any, inside a read-side section (see kup_hold()). */
-static void kup_unhold(struct kup_chan *ch)
+/*
+ * A reply answers one held message (all: kup_release()); the hold ends
+ * with the last. Inside a read-side section (see kup_hold()).
+ */
+static void kup_unhold(struct kup_chan *ch, bool all)
 	__must_hold(RCU)
 {
 	struct kup_region *r;
 
 	if (!ch->holding)
 		return;
-	WRITE_ONCE(ch->holding, false);
+	WRITE_ONCE(ch->holding, all ? 0 : ch->holding - 1);
+	if (ch->holding)
+		return;
 	/*
 	 * From here the detach may take the reference over, but it frees
 	 * the region only after another grace period (see
@@ -303,12 +308,26 @@ static __always_inline int kup_wait_kturn(struct kup_chan *ch,
 }
 
 /*
+ * Does the process hold the turn of the slot it waits for? ustate.uwait
+ * (slot + 1) names it; it is read once and bounded, 0 or garbage meaning
+ * slot 0.
+ */
+static bool kup_user_turn(struct kup_region *r)
+{
+	u32 s = READ_ONCE(r->us->uwait) - 1;
+
+	if (s >= r->nslots)
+		s = 0;
+	return READ_ONCE(kup_slot(r, s)->turn) & 1;
+}
+
+/*
  * Pass the current slot's turn with a message of len bytes, in the slot's
  * line (flags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
  * the next slot.
  */
 static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
-		      u32 flags)
+		      u32 flags, bool more)
 {
 	u32 s = r->kslot;
 	struct kup_slot *slot = kup_slot(r, s);
@@ -327,13 +346,17 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
 	ks->kturn += 2;
 	ks->consumed = false;
 	r->kslot = s + 1 < r->nslots ? s + 1 : 0;
+	/* The last reply of the batch checks for all of them. */
+	if (more)
+		return;
 	/*
-	 * Need-wakeup, waker half: the turn store above, full barrier, then
+	 * Need-wakeup, waker half: the turn stores above, full barrier, then
 	 * the flag. Pairs with the full barrier between setting ustate.uwait
-	 * and re-checking the turn in lib/kup.h (__kup_sleep).
+	 * and re-checking the turn in lib/kup.h (__kup_sleep). The process
+	 * may wait for any slot of the batch: wake it if that slot is its.
 	 */
 	smp_mb();
-	if (READ_ONCE(r->us->uwait) == s + 1) {
+	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
 		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
 		wake_up(&ch->uwq);
 		kup_region_notify(r);
@@ -380,9 +403,9 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	/* An inline message echoed from where it came needs no copy. */
 	if (len && dst != data)
 		memcpy(dst, data, len);
-	kup_kpass(ch, r, len, inl ? KUP_SLOT_INLINE : 0);
+	kup_kpass(ch, r, len, inl ? KUP_SLOT_INLINE : 0, flags & KUP_MORE);
 	/* The data may have been held: end the hold only now. */
-	kup_unhold(ch);
+	kup_unhold(ch, false);
 out:
 	rcu_read_unlock();
 	return ret;
@@ -403,6 +426,90 @@ int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags)
 }
 EXPORT_SYMBOL_GPL(kup_pass);
 
+/*
+ * Take the message of slot s, whose turn the kernel holds: read it once,
+ * check it against our own state, then use the copies.
+ */
+static int kup_take(struct kup_region *r, u32 s, struct kup_msg *msg)
+{
+	u32 len, seq, sflags;
+
+	if (r->kslots[s].consumed)
+		return -EDEADLK;
+	len = READ_ONCE(kup_slot(r, s)->len);
+	seq = READ_ONCE(kup_slot(r, s)->seq);
+	sflags = READ_ONCE(kup_slot(r, s)->flags);
+	if (seq != r->kslots[s].kturn || len > r->buf_size ||
+	    (sflags & ~KUP_SLOT_INLINE) ||
+	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX))
+		return kup_break(r, EBADMSG);
+	r->kslots[s].consumed = true;
+	msg->data = sflags & KUP_SLOT_INLINE ? kup_slot(r, s)->data :
+					      kup_to_kernel(r, s);
+	msg->len = len;
+	return 0;
+}
+
+/**
+ * kup_recv_batch() - wait for the process's next message, take every one
+ *	that waits after it too
+ * @dev: the device
+ * @chan: channel index
+ * @msgs: filled with the messages, in slot order (zero-copy)
+ * @max: size of @msgs
+ * @flags: KUP_NONBLOCK
+ *
+ * On a pipelined channel the process may have passed several slots: this
+ * takes the next one (waiting for it as kup_recv() does) and those after
+ * it whose turn the kernel already holds, up to @max. Answer them in
+ * order, one kup_send() or kup_pass() each, with KUP_MORE on all but the
+ * last; the data stay valid until the last reply or kup_release().
+ * Return: the number of messages (at least 1), or a negative errno as for
+ * kup_recv().
+ */
+int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
+		   struct kup_msg *msgs, unsigned int max, unsigned int flags)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	u32 s, n;
+	int ret;
+
+	if (!max)
+		return -EINVAL;
+	ret = kup_call_chan(dev, chan, &ch);
+	if (ret)
+		return ret;
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	ret = r ? kup_wait_kturn(ch, r, flags) : -ENOTCONN;
+	if (ret)
+		goto out;
+	s = r->kslot;
+	ret = kup_take(r, s, &msgs[0]);
+	if (ret)
+		goto out;
+	for (n = 1; n < max && n < r->nslots; n++) {
+		s = s + 1 < r->nslots ? s + 1 : 0;
+		/*
+		 * Pairs with the release store of slot.turn in lib/kup.h
+		 * (__kup_pass), as in kup_kturn().
+		 */
+		if (smp_load_acquire(&kup_slot(r, s)->turn) !=
+		    r->kslots[s].kturn || r->kslots[s].consumed)
+			break;
+		ret = kup_take(r, s, &msgs[n]);
+		if (ret)
+			goto out;
+	}
+	kup_hold(ch, r, n);
+	ret = n;
+out:
+	rcu_read_unlock();
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kup_recv_batch);
+
 /**
  * kup_recv() - wait for the process to pass the turn, return its message
  * @dev: the device
@@ -419,41 +526,14 @@ EXPORT_SYMBOL_GPL(kup_pass);
 ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 		 unsigned int flags)
 {
-	struct kup_region *r;
-	struct kup_chan *ch;
-	u32 len, seq, sflags, s;
+	struct kup_msg msg;
 	int ret;
 
-	ret = kup_call_chan(dev, chan, &ch);
-	if (ret)
+	ret = kup_recv_batch(dev, chan, &msg, 1, flags);
+	if (ret < 0)
 		return ret;
-	rcu_read_lock();
-	r = rcu_dereference(ch->region);
-	ret = r ? kup_wait_kturn(ch, r, flags) : -ENOTCONN;
-	if (ret)
-		goto out;
-	s = r->kslot;
-	ret = -EDEADLK;
-	if (r->kslots[s].consumed)
-		goto out;
-	/* Read once, check against our own state, then use the copies. */
-	len = READ_ONCE(kup_slot(r, s)->len);
-	seq = READ_ONCE(kup_slot(r, s)->seq);
-	sflags = READ_ONCE(kup_slot(r, s)->flags);
-	if (seq != r->kslots[s].kturn || len > r->buf_size ||
-	    (sflags & ~KUP_SLOT_INLINE) ||
-	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX)) {
-		ret = kup_break(r, EBADMSG);
-		goto out;
-	}
-	r->kslots[s].consumed = true;
-	*data = sflags & KUP_SLOT_INLINE ? kup_slot(r, s)->data :
-					  kup_to_kernel(r, s);
-	kup_hold(ch, r);
-	ret = len;
-out:
-	rcu_read_unlock();
-	return ret;
+	*data = msg.data;
+	return msg.len;
 }
 EXPORT_SYMBOL_GPL(kup_recv);
 
@@ -471,7 +551,7 @@ void kup_release(struct kup_dev *dev, unsigned int chan)
 	if (!ch)
 		return;
 	rcu_read_lock();
-	kup_unhold(ch);
+	kup_unhold(ch, true);
 	rcu_read_unlock();
 }
 EXPORT_SYMBOL_GPL(kup_release);
@@ -504,7 +584,7 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 		*size = r->buf_size;
 		buf = kup_to_user(r, r->kslot);
 		/* Hold the region until kup_send_commit(). */
-		kup_hold(ch, r);
+		kup_hold(ch, r, 1);
 	}
 	rcu_read_unlock();
 	return ret ? ERR_PTR(ret) : buf;
@@ -545,14 +625,14 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	if (len <= KUP_INLINE_MAX) {
 		memcpy(kup_slot(r, r->kslot)->data, kup_to_user(r, r->kslot),
 		       len);
-		kup_kpass(ch, r, len, KUP_SLOT_INLINE);
+		kup_kpass(ch, r, len, KUP_SLOT_INLINE, false);
 	} else {
-		kup_kpass(ch, r, len, 0);
+		kup_kpass(ch, r, len, 0, false);
 	}
 	ret = 0;
 out:
 	rcu_read_lock();
-	kup_unhold(ch);
+	kup_unhold(ch, false);
 	rcu_read_unlock();
 	return ret;
 }
@@ -632,20 +712,6 @@ int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd)
 	ret = kup_region_set_eventfd(r, fd);
 	kup_op_end(r);
 	return ret;
-}
-
-/*
- * Does the process hold the turn of the slot it waits for? ustate.uwait
- * (slot + 1) names it; it is read once and bounded, 0 or garbage meaning
- * slot 0.
- */
-static bool kup_user_turn(struct kup_region *r)
-{
-	u32 s = READ_ONCE(r->us->uwait) - 1;
-
-	if (s >= r->nslots)
-		s = 0;
-	return READ_ONCE(kup_slot(r, s)->turn) & 1;
 }
 
 bool kup_chan_user_turn(struct kup_chan *ch)

@@ -26,11 +26,12 @@ struct kup_chan {
 	struct kup_file *owner;		/* under dev->lock */
 	/*
 	 * The region of the last hold (kup_recv(), kup_send_buf()), with a
-	 * reference kept from one message to the next; holding: the client
-	 * uses its data now. See kup_hold() in chan.c.
+	 * reference kept from one message to the next; holding: how many
+	 * messages (or a send buffer) of it the client holds now. See
+	 * kup_hold() in chan.c.
 	 */
 	struct kup_region *held;
-	bool holding;
+	u32 holding;
 	wait_queue_head_t kwq;		/* kernel waiters for the turn */
 	wait_queue_head_t uwq;		/* user waiters (KUP_IOC_WAIT) */
 };

@@ -23,6 +23,8 @@
 #include "kup_bench.h"
 
 #define KB_NCHAN	2
+/* Messages taken at once from a pipelined channel. */
+#define KB_BATCH	64
 #define KB_PAGES	(KB_MAX_BUF / PAGE_SIZE)
 /* Bound of one wait of the raw bounce: then the process is gone. */
 #define KB_RAW_SPINS	BIT(28)
@@ -128,47 +130,63 @@ out:
 	kup_release(kb_dev, w->chan);
 }
 
+/*
+ * Answer one message; more: another reply of the batch follows at once.
+ * Returns 0, 1 when the session is over (KB_OP_PROTO), or an error.
+ */
+static int kb_one(struct kb_worker *w, const struct kup_msg *m, bool more)
+{
+	unsigned int flags = more ? KUP_MORE : 0;
+	const void *data = m->data;
+	size_t len = m->len;
+	struct kb_raw raw;
+	u32 ack;
+
+	switch (len ? *(const u8 *)data : 0) {
+	case KB_OP_SINK:
+		memcpy(w->sink, data, len);
+		ack = len;
+		return kup_send(kb_dev, w->chan, &ack, sizeof(ack), flags);
+	case KB_OP_PROTO:
+		if (len < sizeof(struct kb_raw) || len > KUP_INLINE_MAX)
+			return kup_pass(kb_dev, w->chan, 0);
+		kb_proto(w, data, len);
+		return 1;
+	case KB_OP_RAW:
+		if (len < KB_RAW_OFF + sizeof(u32))
+			return kup_pass(kb_dev, w->chan, 0);
+		memcpy(&raw, data, sizeof(raw));
+		kb_raw(data, min(raw.count, KB_RAW_MAX));
+		return kup_pass(kb_dev, w->chan, 0);
+	default:
+		return kup_send(kb_dev, w->chan, data, len, flags);
+	}
+}
+
+/* Raw and proto bounce by hand: a reply before them ends the batch. */
+static bool kb_batched(const struct kup_msg *m)
+{
+	u8 op = m->len ? *(const u8 *)m->data : 0;
+
+	return op != KB_OP_RAW && op != KB_OP_PROTO;
+}
+
+/* Serve one attachment: every message waiting is taken at once. */
 static int kb_serve(struct kb_worker *w)
 {
-	const void *data;
-	struct kb_raw raw;
-	ssize_t len;
-	u32 ack;
-	int ret;
+	struct kup_msg msgs[KB_BATCH];
+	int i, n, ret;
 
 	for (;;) {
-		len = kup_recv(kb_dev, w->chan, &data, 0);
-		if (len < 0)
-			return len;
-		switch (len ? *(const u8 *)data : 0) {
-		case KB_OP_SINK:
-			memcpy(w->sink, data, len);
-			ack = len;
-			ret = kup_send(kb_dev, w->chan, &ack, sizeof(ack), 0);
-			break;
-		case KB_OP_PROTO:
-			if (len < sizeof(struct kb_raw) ||
-			    len > KUP_INLINE_MAX) {
-				ret = kup_pass(kb_dev, w->chan, 0);
-				break;
-			}
-			kb_proto(w, data, len);
-			return 0;
-		case KB_OP_RAW:
-			if (len < KB_RAW_OFF + sizeof(u32)) {
-				ret = kup_pass(kb_dev, w->chan, 0);
-				break;
-			}
-			memcpy(&raw, data, sizeof(raw));
-			kb_raw(data, min(raw.count, KB_RAW_MAX));
-			ret = kup_pass(kb_dev, w->chan, 0);
-			break;
-		default:
-			ret = kup_send(kb_dev, w->chan, data, len, 0);
-			break;
+		n = kup_recv_batch(kb_dev, w->chan, msgs, KB_BATCH, 0);
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			ret = kb_one(w, &msgs[i],
+				     i + 1 < n && kb_batched(&msgs[i + 1]));
+			if (ret)
+				return ret < 0 ? ret : 0;
 		}
-		if (ret)
-			return ret;
 	}
 }
 

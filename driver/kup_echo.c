@@ -40,6 +40,9 @@
 #define ECHO_CMD_NBPROBE	"KUPECHO:NBPROBE"
 #define ECHO_CMD_DELAY		"KUPECHO:DELAY"
 
+/* Messages taken at once from a pipelined channel. */
+#define ECHO_BATCH		16
+
 static unsigned int nchan = 4;
 module_param(nchan, uint, 0444);
 MODULE_PARM_DESC(nchan, "Channels of /dev/kup_echo");
@@ -72,6 +75,7 @@ static atomic64_t echo_sessions;
 static atomic64_t echo_errors[3];	/* ENOTCONN, protocol, other */
 static atomic64_t echo_nbprobes;
 static atomic64_t echo_delays;
+static atomic64_t echo_batched;		/* messages taken in batches of 2+ */
 static atomic_t echo_nb_recv;
 static atomic_t echo_nb_send;
 
@@ -132,14 +136,54 @@ static bool echo_is_cmd(const void *data, ssize_t len, const char *cmd)
 	return len >= n && !memcmp(data, cmd, n);
 }
 
-/* Serve one attachment of w->chan until it ends; returns why. */
+/*
+ * Another reply of the batch follows at once (KUP_MORE): the next message
+ * is no command (which may hold, delay or probe) and this one no probe.
+ */
+static bool echo_more(const struct kup_msg *msgs, int i, int n)
+{
+	return i + 1 < n &&
+	       !echo_is_cmd(msgs[i + 1].data, msgs[i + 1].len, "KUPECHO:") &&
+	       !echo_is_cmd(msgs[i].data, msgs[i].len, ECHO_CMD_NBPROBE);
+}
+
+/* Echo one message; returns 0 or why the session ends. */
+static int echo_one(struct echo_worker *w, const struct kup_msg *m, bool more)
+{
+	bool probe = echo_is_cmd(m->data, m->len, ECHO_CMD_NBPROBE);
+	int ret;
+
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_DELAY)) {
+		/* Counted first: a test can act while we hold it. */
+		atomic64_inc(&echo_delays);
+		msleep(50);
+	}
+	/* Reply from the request buffer itself: zero-copy receive. */
+	ret = kup_send(echo_dev, w->chan, m->data, m->len,
+		       more ? KUP_MORE : 0);
+	if (ret)
+		return ret;
+	atomic64_inc(&echo_messages);
+	atomic64_add(m->len, &echo_bytes);
+	if (probe) {
+		reinit_completion(&w->probed);
+		mod_timer(&w->probe, jiffies + 1);
+		wait_for_completion(&w->probed);
+	}
+	return 0;
+}
+
+/*
+ * Serve one attachment of w->chan until it ends; returns why. On a
+ * pipelined channel every message waiting is taken at once and answered
+ * with one wake-up check.
+ */
 static int echo_serve(struct echo_worker *w)
 {
-	bool probe;
+	struct kup_msg msgs[ECHO_BATCH];
 	char hello[32];
-	const void *data;
+	int ret, n, i;
 	ssize_t len;
-	int ret;
 
 	atomic64_inc(&echo_sessions);
 	kup_dev_set_spin(echo_dev, READ_ONCE(spins));
@@ -154,27 +198,16 @@ static int echo_serve(struct echo_worker *w)
 		ret = 0;
 	}
 	while (!ret) {
-		len = kup_recv(echo_dev, w->chan, &data, 0);
-		if (len < 0)
-			return len;
-		if (echo_is_cmd(data, len, ECHO_CMD_HOLD))
-			return echo_hold(w);
-		probe = echo_is_cmd(data, len, ECHO_CMD_NBPROBE);
-		if (echo_is_cmd(data, len, ECHO_CMD_DELAY)) {
-			/* Counted first: a test can act while we hold it. */
-			atomic64_inc(&echo_delays);
-			msleep(50);
-		}
-		/* Reply from the request buffer itself: zero-copy receive. */
-		ret = kup_send(echo_dev, w->chan, data, len, 0);
-		if (ret)
-			break;
-		atomic64_inc(&echo_messages);
-		atomic64_add(len, &echo_bytes);
-		if (probe) {
-			reinit_completion(&w->probed);
-			mod_timer(&w->probe, jiffies + 1);
-			wait_for_completion(&w->probed);
+		n = kup_recv_batch(echo_dev, w->chan, msgs, ECHO_BATCH, 0);
+		if (n < 0)
+			return n;
+		if (n > 1)
+			atomic64_add(n, &echo_batched);
+		for (i = 0; i < n && !ret; i++) {
+			if (echo_is_cmd(msgs[i].data, msgs[i].len,
+					ECHO_CMD_HOLD))
+				return echo_hold(w);
+			ret = echo_one(w, &msgs[i], echo_more(msgs, i, n));
 		}
 	}
 	return ret;
@@ -231,6 +264,7 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "other_errors %lld\n", atomic64_read(&echo_errors[2]));
 	seq_printf(m, "nbprobes %lld\n", atomic64_read(&echo_nbprobes));
 	seq_printf(m, "delays %lld\n", atomic64_read(&echo_delays));
+	seq_printf(m, "batched %lld\n", atomic64_read(&echo_batched));
 	seq_printf(m, "nb_recv %d\n", atomic_read(&echo_nb_recv));
 	seq_printf(m, "nb_send %d\n", atomic_read(&echo_nb_send));
 	return 0;

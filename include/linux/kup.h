@@ -35,7 +35,8 @@
  * process holds the first turn of every slot; kup_recv() takes the next
  * slot in round-robin order and kup_send()/kup_pass() answer on that same
  * slot, then move on. A loop of recv + send drains a whole batch without
- * sleeping.
+ * sleeping; kup_recv_batch() takes every message waiting at once, and
+ * KUP_MORE on all replies but the last makes one wake-up check per batch.
  *
  * Data returned by kup_recv() lives in memory the process can write at any
  * time: copy what you validate before you act on it. It stays valid, and
@@ -60,6 +61,19 @@ struct kup_dev;
 
 /* Fail with -EAGAIN instead of waiting. */
 #define KUP_NONBLOCK		0x1U
+/*
+ * kup_send(), kup_pass(): another reply of the same batch follows at once;
+ * skip the wake-up check, which the last reply (without KUP_MORE) makes
+ * for the whole batch. A reply with KUP_MORE must be followed by one
+ * without, or a process that sleeps waiting for it is not woken.
+ */
+#define KUP_MORE		0x2U
+
+/* A message received by kup_recv_batch(). */
+struct kup_msg {
+	const void *data;
+	size_t len;
+};
 
 /* Limits of kup_dev_create() */
 #define KUP_MAX_CHANNELS	1024U
@@ -82,6 +96,8 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags);
 ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 		 unsigned int flags);
+int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
+		   struct kup_msg *msgs, unsigned int max, unsigned int flags);
 void kup_release(struct kup_dev *dev, unsigned int chan);
 
 /* Zero-copy send: write up to *size bytes in place, then commit. */
