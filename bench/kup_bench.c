@@ -451,6 +451,7 @@ static void *stream_fn(void *arg)
 {
 	struct stream *s = arg;
 	unsigned long sent = 0, got = 0;
+	int more;
 	const void *d;
 	size_t bufsize;
 	void *buf;
@@ -460,11 +461,15 @@ static void *stream_fn(void *arg)
 	pthread_barrier_wait(s->start);
 	s->t0 = now_ns();
 	while (got < s->n) {
+		/* Fill the window; one wake-up check for the burst. */
 		while (sent < s->n && kup_chan_inflight(s->ch) < s->depth) {
 			if (s->size <= KUP_INLINE_MAX) {
 				/* Echoed; one copy, into the slot's line. */
+				more = sent + 1 < s->n &&
+				       kup_chan_inflight(s->ch) + 1 < s->depth;
 				ret = kup_send(s->ch, s->msg, s->size,
-					       KUP_SPIN_ONLY);
+					       KUP_SPIN_ONLY |
+					       (more ? KUP_MORE : 0));
 			} else {
 				/* Sunk: written in place, copied by the kernel. */
 				ret = kup_send_buf(s->ch, &buf, &bufsize,
@@ -478,10 +483,14 @@ static void *stream_fn(void *arg)
 				goto err;
 			sent++;
 		}
+		/* Wait for a reply, then take those already there. */
 		ret = kup_recv(s->ch, &d, KUP_SPIN_ONLY);
 		if (ret < 0)
 			goto err;
 		got++;
+		while (kup_chan_inflight(s->ch) &&
+		       kup_recv(s->ch, &d, KUP_NONBLOCK) >= 0)
+			got++;
 	}
 	s->t1 = now_ns();
 	return NULL;

@@ -346,8 +346,12 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
 	ks->kturn += 2;
 	ks->consumed = false;
 	r->kslot = s + 1 < r->nslots ? s + 1 : 0;
-	/* The last reply of the batch checks for all of them. */
-	if (more)
+	/*
+	 * The last reply of the batch checks for all of them. (Ping-pong has
+	 * no batches: the next receive waits for a process that must be
+	 * awake.)
+	 */
+	if (more && r->nslots > 1)
 		return;
 	/*
 	 * Need-wakeup, waker half: the turn stores above, full barrier, then

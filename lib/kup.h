@@ -70,6 +70,14 @@ extern "C" {
 /* Flags of the data-path calls */
 #define KUP_NONBLOCK	0x1U	/* -EAGAIN instead of waiting */
 #define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
+/*
+ * kup_send(), kup_pass() on a pipelined channel: another send follows at
+ * once; skip the wake-up check, which the last send (without KUP_MORE)
+ * makes for all of them. A send with KUP_MORE must be followed by one
+ * without, or a kernel thread asleep waiting for it is not woken. Ignored
+ * on ping-pong channels.
+ */
+#define KUP_MORE	0x4U
 
 #define KUP_DEFAULT_SPINS	(1U << 10)
 #define KUP_DEFAULT_POLL_LIMIT	(1ULL << 40)
@@ -575,12 +583,13 @@ KUPLIB_INLINE int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
 
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
 KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len,
-			      uint32_t sflags)
+			      uint32_t sflags, unsigned int flags)
 {
 	uint32_t s = ch->usend;
 	struct kup_slot *slot = __kup_slot(ch, s);
 	uint32_t next = ch->uturn[s] + 1;
 	struct kup_chan_req req;
+	uint32_t k;
 
 	__atomic_store_n(&slot->len, len, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->seq, next, __ATOMIC_RELAXED);
@@ -596,12 +605,20 @@ KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len,
 	ch->inflight += ch->nslots > 1;
 	ch->usend = __kup_next(ch, s);
 	/*
-	 * Pairs with smp_mb() in driver/chan.c (kup_wait_kturn) between
+	 * The last send of a batch checks for all of them. (Ping-pong has no
+	 * batches: the next send waits for the kernel, which must be awake.)
+	 */
+	if ((flags & KUP_MORE) && ch->nslots > 1)
+		return;
+	/*
+	 * Pairs with smp_mb() in driver/chan.c (kup_wait_kturn_slow) between
 	 * setting kwait and re-checking the turn: either we see kwait here,
-	 * or the kernel sees our turn before it sleeps.
+	 * or the kernel sees our turns before it sleeps. The kernel may wait
+	 * for any slot we passed: wake it if that slot is now its.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED) == s + 1) {
+	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
+	if (k && k <= ch->nslots && __kup_turn(ch, k - 1) == 0) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
 		ch->syscalls++;
@@ -626,11 +643,11 @@ KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
 	/* Small messages travel in the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
 		__kup_copy_inline(__kup_slot(ch, ch->usend)->data, data, len);
-		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE);
+		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, flags);
 	} else {
 		memcpy(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
 		       len);
-		__kup_pass(ch, (uint32_t)len, 0);
+		__kup_pass(ch, (uint32_t)len, 0, flags);
 	}
 	return 0;
 }
@@ -709,9 +726,9 @@ KUPLIB_INLINE int kup_send_commit(struct kup_channel *ch, size_t len)
 		__kup_copy_inline(__kup_slot(ch, ch->usend)->data,
 				  ch->to_kernel +
 				  (size_t)ch->usend * ch->buf_size, len);
-		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE);
+		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, 0);
 	} else {
-		__kup_pass(ch, (uint32_t)len, 0);
+		__kup_pass(ch, (uint32_t)len, 0, 0);
 	}
 	return 0;
 }

@@ -65,7 +65,8 @@ struct kup_dev;
  * kup_send(), kup_pass(): another reply of the same batch follows at once;
  * skip the wake-up check, which the last reply (without KUP_MORE) makes
  * for the whole batch. A reply with KUP_MORE must be followed by one
- * without, or a process that sleeps waiting for it is not woken.
+ * without, or a process that sleeps waiting for it is not woken. Ignored
+ * on ping-pong channels.
  */
 #define KUP_MORE		0x2U
 

@@ -46,10 +46,12 @@
  * Sleeping (need-wakeup): a side that stops spinning sets its wait flag
  * (kstate.kwait or ustate.uwait) to the index + 1 of the slot it waits for,
  * issues a full barrier, re-checks that slot's turn and only then sleeps.
- * The side that passes slot s stores its turn, issues a full barrier and
- * reads the peer's wait flag; only when it is s + 1 does it wake the peer
- * (user -> kernel: KUP_IOC_WAKE; kernel -> user: wait queue, poll,
- * eventfd). One of the two always sees the other's store: no lost wakeup.
+ * The side that passes slots stores their turns, issues a full barrier and
+ * reads the peer's wait flag; only when the slot it names is now the
+ * peer's does it wake the peer (user -> kernel: KUP_IOC_WAKE; kernel ->
+ * user: wait queue, poll, eventfd). One of the two always sees the other's
+ * store: no lost wakeup. On a pipelined channel a side may pass a batch of
+ * slots and make this check once, after the last (KUP_MORE).
  * An event loop arms a channel the same way (set uwait, full barrier,
  * re-check the turn) before it waits on the device fd or an eventfd.
  *
