@@ -40,7 +40,8 @@ bool kup_should_stop(void)
  * counts itself in r->inflight meanwhile (kup_region_kill() waits for
  * that count to drop to zero); back in a section, it carries on only if
  * the channel still has that region. A hold (kup_recv(), kup_send_buf())
- * outlives the call: it takes a reference.
+ * outlives the call: it is covered by a reference the channel keeps (see
+ * kup_hold()).
  *
  * The ioctl paths (KUP_IOC_WAKE, _WAIT, _EVENTFD) count themselves in
  * r->inflight for the whole call: they are not the data path.
