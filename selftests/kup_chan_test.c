@@ -769,6 +769,13 @@ TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
 	kup_chan_set_spin(ch, 0);
 	for (n = 0; n < 20000; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 8, 0)) TH_LOG("message %lu", n);
+	/* KUP_MORE means nothing on ping-pong: the kernel is still woken. */
+	for (n = 0; n < 1000; n++) {
+		const void *d = NULL;
+
+		ASSERT_EQ(0, kup_send(ch, "more", 4, KUP_MORE));
+		ASSERT_EQ(4, kup_recv(ch, &d, 0)) TH_LOG("message %lu", n);
+	}
 	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
 	kup_chan_close(ch);
 	kup_close(dev);
