@@ -7,6 +7,7 @@
 #                        selftests and C/C++ header checks, guest test run
 #   make demo            boot the guest and run the channel demo
 #   make bench           boot the guest and compare kup with the alternatives
+#   make profile         one benchmark method under perf in the guest
 #   make kselftest       run the selftests on this machine (module loaded)
 #   make sparse | style  static checks only
 #   make dkms-install    install the source with dkms for the running kernel
