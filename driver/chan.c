@@ -322,6 +322,24 @@ static bool kup_user_turn(struct kup_region *r)
 	return READ_ONCE(kup_slot(r, s)->turn) & 1;
 }
 
+/* Wake the process if the slot it sleeps on is now its. */
+static void kup_kwake(struct kup_chan *ch, struct kup_region *r)
+{
+	/*
+	 * Need-wakeup, waker half: the turn stores before this, a full
+	 * barrier, then the flag. Pairs with the full barrier between
+	 * setting ustate.uwait and re-checking the turn in lib/kup.h
+	 * (__kup_sleep). The process may wait for any slot of a batch: wake
+	 * it if that slot is now its.
+	 */
+	smp_mb();
+	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
+		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
+		wake_up(&ch->uwq);
+		kup_region_notify(r);
+	}
+}
+
 /*
  * Pass the current slot's turn with a message of len bytes, in the slot's
  * line (flags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
@@ -352,21 +370,91 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
 	 * no batches: the next receive waits for a process that must be
 	 * awake.)
 	 */
-	if (more && r->nslots > 1)
-		return;
-	/*
-	 * Need-wakeup, waker half: the turn stores above, full barrier, then
-	 * the flag. Pairs with the full barrier between setting ustate.uwait
-	 * and re-checking the turn in lib/kup.h (__kup_sleep). The process
-	 * may wait for any slot of the batch: wake it if that slot is its.
-	 */
-	smp_mb();
-	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
-		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
-		wake_up(&ch->uwq);
-		kup_region_notify(r);
-	}
+	if (!more || r->nslots == 1)
+		kup_kwake(ch, r);
 }
+
+/*
+ * One reply, inside the call's read-side section: wait for the turn, copy,
+ * pass, end the hold of the message answered. On -ENOTCONN r may be gone.
+ */
+static int kup_send_one(struct kup_chan *ch, struct kup_region *r,
+			const struct kup_msg *m, unsigned int flags)
+	__must_hold(RCU)
+{
+	bool inl = m->len <= KUP_INLINE_MAX;
+	void *dst;
+	int ret;
+
+	ret = kup_wait_kturn(ch, r, flags);
+	if (ret)
+		return ret;
+	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
+	/* An inline message echoed from where it came needs no copy. */
+	if (m->len && dst != m->data)
+		memcpy(dst, m->data, m->len);
+	kup_kpass(ch, r, m->len, inl ? KUP_SLOT_INLINE : 0, flags & KUP_MORE);
+	/* The data may have been held: end the hold only now. */
+	kup_unhold(ch, false);
+	return 0;
+}
+
+/**
+ * kup_send_batch() - send @n replies on consecutive slots, in one call
+ * @dev: the device
+ * @chan: channel index
+ * @msgs: the replies (data may point into messages of kup_recv_batch())
+ * @n: how many
+ * @flags: KUP_NONBLOCK for the first; KUP_MORE if more replies follow
+ *
+ * As @n kup_send() calls with KUP_MORE on all but the last, with one
+ * lookup and one wake-up check. Only the first reply may wait for its
+ * turn; the batch stops at a slot whose turn the kernel does not hold.
+ * Return: the number of replies sent, or a negative errno if none was.
+ */
+int kup_send_batch(struct kup_dev *dev, unsigned int chan,
+		   const struct kup_msg *msgs, unsigned int n,
+		   unsigned int flags)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	unsigned int i;
+	int ret;
+
+	if (!n)
+		return -EINVAL;
+	ret = kup_call_chan(dev, chan, &ch);
+	if (ret)
+		return ret;
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	ret = -ENOTCONN;
+	if (!r)
+		goto out;
+	ret = -EMSGSIZE;
+	for (i = 0; i < n; i++)
+		if (msgs[i].len > r->buf_size)
+			goto out;
+	for (i = 0; i < n; i++) {
+		ret = kup_send_one(ch, r, &msgs[i],
+				   (i ? KUP_NONBLOCK : flags & KUP_NONBLOCK) |
+				   (i + 1 < n ? KUP_MORE : flags & KUP_MORE));
+		if (ret)
+			break;
+	}
+	/*
+	 * Stopped early after passing some with KUP_MORE: check now. The
+	 * later sends never left the section, so r is still there.
+	 */
+	if (ret && i)
+		kup_kwake(ch, r);
+	if (i)
+		ret = i;
+out:
+	rcu_read_unlock();
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kup_send_batch);
 
 /**
  * kup_send() - wait for the turn, copy a message, pass the turn
@@ -383,37 +471,11 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
 int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	     size_t len, unsigned int flags)
 {
-	struct kup_region *r;
-	struct kup_chan *ch;
-	bool inl;
-	void *dst;
+	struct kup_msg msg = { .data = data, .len = len };
 	int ret;
 
-	ret = kup_call_chan(dev, chan, &ch);
-	if (ret)
-		return ret;
-	rcu_read_lock();
-	r = rcu_dereference(ch->region);
-	ret = -ENOTCONN;
-	if (!r)
-		goto out;
-	ret = -EMSGSIZE;
-	if (len > r->buf_size)
-		goto out;
-	ret = kup_wait_kturn(ch, r, flags);
-	if (ret)
-		goto out;
-	inl = len <= KUP_INLINE_MAX;
-	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
-	/* An inline message echoed from where it came needs no copy. */
-	if (len && dst != data)
-		memcpy(dst, data, len);
-	kup_kpass(ch, r, len, inl ? KUP_SLOT_INLINE : 0, flags & KUP_MORE);
-	/* The data may have been held: end the hold only now. */
-	kup_unhold(ch, false);
-out:
-	rcu_read_unlock();
-	return ret;
+	ret = kup_send_batch(dev, chan, &msg, 1, flags);
+	return ret < 0 ? ret : 0;
 }
 EXPORT_SYMBOL_GPL(kup_send);
 

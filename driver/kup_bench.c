@@ -41,6 +41,10 @@ struct kb_worker {
 	atomic_t attached;
 	wait_queue_head_t wq;
 	u8 *sink;
+	/* A batch: what came, and the answers (too big for the stack). */
+	struct kup_msg msgs[KB_BATCH];
+	struct kup_msg replies[KB_BATCH];
+	u32 acks[KB_BATCH];
 };
 
 static struct kup_dev *kb_dev;
@@ -131,39 +135,28 @@ out:
 }
 
 /*
- * Answer one message; more: another reply of the batch follows at once.
- * Returns 0, 1 when the session is over (KB_OP_PROTO), or an error.
+ * KB_OP_RAW and KB_OP_PROTO bounce by hand, one at a time. Returns 0, 1
+ * when the session is over (KB_OP_PROTO), or an error.
  */
-static int kb_one(struct kb_worker *w, const struct kup_msg *m, bool more)
+static int kb_by_hand(struct kb_worker *w, const struct kup_msg *m)
 {
-	unsigned int flags = more ? KUP_MORE : 0;
-	const void *data = m->data;
-	size_t len = m->len;
+	u8 op = *(const u8 *)m->data;
 	struct kb_raw raw;
-	u32 ack;
 
-	switch (len ? *(const u8 *)data : 0) {
-	case KB_OP_SINK:
-		memcpy(w->sink, data, len);
-		ack = len;
-		return kup_send(kb_dev, w->chan, &ack, sizeof(ack), flags);
-	case KB_OP_PROTO:
-		if (len < sizeof(struct kb_raw) || len > KUP_INLINE_MAX)
-			return kup_pass(kb_dev, w->chan, 0);
-		kb_proto(w, data, len);
-		return 1;
-	case KB_OP_RAW:
-		if (len < KB_RAW_OFF + sizeof(u32))
-			return kup_pass(kb_dev, w->chan, 0);
-		memcpy(&raw, data, sizeof(raw));
-		kb_raw(data, min(raw.count, KB_RAW_MAX));
+	if (m->len < sizeof(raw) ||
+	    (op == KB_OP_RAW && m->len < KB_RAW_OFF + sizeof(u32)))
 		return kup_pass(kb_dev, w->chan, 0);
-	default:
-		return kup_send(kb_dev, w->chan, data, len, flags);
+	memcpy(&raw, m->data, sizeof(raw));
+	if (op == KB_OP_PROTO) {
+		if (m->len > KUP_INLINE_MAX)
+			return kup_pass(kb_dev, w->chan, 0);
+		kb_proto(w, m->data, m->len);
+		return 1;
 	}
+	kb_raw(m->data, min(raw.count, KB_RAW_MAX));
+	return kup_pass(kb_dev, w->chan, 0);
 }
 
-/* Raw and proto bounce by hand: a reply before them ends the batch. */
 static bool kb_batched(const struct kup_msg *m)
 {
 	u8 op = m->len ? *(const u8 *)m->data : 0;
@@ -171,21 +164,52 @@ static bool kb_batched(const struct kup_msg *m)
 	return op != KB_OP_RAW && op != KB_OP_PROTO;
 }
 
-/* Serve one attachment: every message waiting is taken at once. */
+/* The reply to an echo (the message itself) or a sink (its length). */
+static struct kup_msg kb_reply(struct kb_worker *w, const struct kup_msg *m,
+			       u32 *ack)
+{
+	struct kup_msg reply = *m;
+
+	if (m->len && *(const u8 *)m->data == KB_OP_SINK) {
+		memcpy(w->sink, m->data, m->len);
+		*ack = m->len;
+		reply.data = ack;
+		reply.len = sizeof(*ack);
+	}
+	return reply;
+}
+
+/*
+ * Serve one attachment: every message waiting is taken at once, and a
+ * run of echo and sink messages is answered in one call.
+ */
 static int kb_serve(struct kb_worker *w)
 {
-	struct kup_msg msgs[KB_BATCH];
-	int i, n, ret;
+	struct kup_msg *msgs = w->msgs, *replies = w->replies;
+	int i, j, n, ret;
 
 	for (;;) {
 		n = kup_recv_batch(kb_dev, w->chan, msgs, KB_BATCH, 0);
 		if (n < 0)
 			return n;
-		for (i = 0; i < n; i++) {
-			ret = kb_one(w, &msgs[i],
-				     i + 1 < n && kb_batched(&msgs[i + 1]));
+		for (i = 0; i < n; i = j) {
+			for (j = i; j < n && kb_batched(&msgs[j]); j++)
+				replies[j - i] = kb_reply(w, &msgs[j],
+							  &w->acks[j]);
+			if (j > i) {
+				ret = kup_send_batch(kb_dev, w->chan, replies,
+						     j - i, 0);
+				if (ret < 0)
+					return ret;
+				/* We held every turn: a short batch is garbage. */
+				if (ret < j - i)
+					return -EPROTO;
+				continue;
+			}
+			ret = kb_by_hand(w, &msgs[i]);
 			if (ret)
 				return ret < 0 ? ret : 0;
+			j = i + 1;
 		}
 	}
 }

@@ -36,6 +36,7 @@
 
 #include "compat.h"
 
+#define ECHO_CMD		"KUPECHO:"	/* what every command starts with */
 #define ECHO_CMD_HOLD		"KUPECHO:HOLD"
 #define ECHO_CMD_NBPROBE	"KUPECHO:NBPROBE"
 #define ECHO_CMD_DELAY		"KUPECHO:DELAY"
@@ -136,19 +137,26 @@ static bool echo_is_cmd(const void *data, ssize_t len, const char *cmd)
 	return len >= n && !memcmp(data, cmd, n);
 }
 
-/*
- * Another reply of the batch follows at once (KUP_MORE): the next message
- * is no command (which may hold, delay or probe) and this one no probe.
- */
-static bool echo_more(const struct kup_msg *msgs, int i, int n)
+/* Echo a run of plain messages in one call; returns 0 or why it ends. */
+static int echo_run(struct echo_worker *w, const struct kup_msg *m, int n)
 {
-	return i + 1 < n &&
-	       !echo_is_cmd(msgs[i + 1].data, msgs[i + 1].len, "KUPECHO:") &&
-	       !echo_is_cmd(msgs[i].data, msgs[i].len, ECHO_CMD_NBPROBE);
+	int ret, i;
+
+	/* Reply from the request buffers themselves: zero-copy receive. */
+	ret = kup_send_batch(echo_dev, w->chan, m, n, 0);
+	if (ret < 0)
+		return ret;
+	/* We held every turn: a short batch means the channel broke. */
+	if (ret < n)
+		return -EPROTO;
+	atomic64_add(n, &echo_messages);
+	for (i = 0; i < n; i++)
+		atomic64_add(m[i].len, &echo_bytes);
+	return 0;
 }
 
-/* Echo one message; returns 0 or why the session ends. */
-static int echo_one(struct echo_worker *w, const struct kup_msg *m, bool more)
+/* Echo one command message; returns 0 or why the session ends. */
+static int echo_cmd(struct echo_worker *w, const struct kup_msg *m)
 {
 	bool probe = echo_is_cmd(m->data, m->len, ECHO_CMD_NBPROBE);
 	int ret;
@@ -158,31 +166,25 @@ static int echo_one(struct echo_worker *w, const struct kup_msg *m, bool more)
 		atomic64_inc(&echo_delays);
 		msleep(50);
 	}
-	/* Reply from the request buffer itself: zero-copy receive. */
-	ret = kup_send(echo_dev, w->chan, m->data, m->len,
-		       more ? KUP_MORE : 0);
-	if (ret)
+	ret = echo_run(w, m, 1);
+	if (ret || !probe)
 		return ret;
-	atomic64_inc(&echo_messages);
-	atomic64_add(m->len, &echo_bytes);
-	if (probe) {
-		reinit_completion(&w->probed);
-		mod_timer(&w->probe, jiffies + 1);
-		wait_for_completion(&w->probed);
-	}
+	reinit_completion(&w->probed);
+	mod_timer(&w->probe, jiffies + 1);
+	wait_for_completion(&w->probed);
 	return 0;
 }
 
 /*
  * Serve one attachment of w->chan until it ends; returns why. On a
- * pipelined channel every message waiting is taken at once and answered
- * with one wake-up check.
+ * pipelined channel every message waiting is taken at once, and a run of
+ * plain messages is answered in one call, with one wake-up check.
  */
 static int echo_serve(struct echo_worker *w)
 {
 	struct kup_msg msgs[ECHO_BATCH];
 	char hello[32];
-	int ret, n, i;
+	int ret, n, i, j;
 	ssize_t len;
 
 	atomic64_inc(&echo_sessions);
@@ -203,11 +205,21 @@ static int echo_serve(struct echo_worker *w)
 			return n;
 		if (n > 1)
 			atomic64_add(n, &echo_batched);
-		for (i = 0; i < n && !ret; i++) {
+		for (i = 0; i < n && !ret; i = j) {
+			/* A run of plain messages is answered in one call. */
+			for (j = i; j < n && !echo_is_cmd(msgs[j].data,
+							  msgs[j].len,
+							  ECHO_CMD); j++)
+				;
+			if (j > i) {
+				ret = echo_run(w, &msgs[i], j - i);
+				continue;
+			}
 			if (echo_is_cmd(msgs[i].data, msgs[i].len,
 					ECHO_CMD_HOLD))
 				return echo_hold(w);
-			ret = echo_one(w, &msgs[i], echo_more(msgs, i, n));
+			ret = echo_cmd(w, &msgs[i]);
+			j = i + 1;
 		}
 	}
 	return ret;

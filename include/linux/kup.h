@@ -36,7 +36,8 @@
  * slot in round-robin order and kup_send()/kup_pass() answer on that same
  * slot, then move on. A loop of recv + send drains a whole batch without
  * sleeping; kup_recv_batch() takes every message waiting at once, and
- * KUP_MORE on all replies but the last makes one wake-up check per batch.
+ * KUP_MORE on all replies but the last makes one wake-up check per batch
+ * (kup_send_batch() sends them all in one call).
  *
  * Data returned by kup_recv() lives in memory the process can write at any
  * time: copy what you validate before you act on it. It stays valid, and
@@ -94,6 +95,9 @@ void kup_notify(struct kup_dev *dev);
 
 int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	     size_t len, unsigned int flags);
+int kup_send_batch(struct kup_dev *dev, unsigned int chan,
+		   const struct kup_msg *msgs, unsigned int n,
+		   unsigned int flags);
 int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags);
 ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 		 unsigned int flags);
