@@ -87,8 +87,18 @@ static int kup_call_chan(struct kup_dev *dev, unsigned int chan,
 }
 
 /*
- * Leave the read-side section to sleep or reschedule (with inflight
- * counted, r cannot go away), then come back to it. Returns false when
+ * Leave the read-side section to sleep or reschedule: counted in
+ * r->inflight, r cannot go away meanwhile. kup_call_resume() comes back.
+ */
+static void kup_call_leave(struct kup_region *r)
+	__releases(RCU)
+{
+	atomic_inc(&r->inflight);
+	rcu_read_unlock();
+}
+
+/*
+ * Back in a read-side section after kup_call_leave(). Returns false when
  * the channel no longer has r: the caller must not touch r any more.
  */
 static bool kup_call_resume(struct kup_chan *ch, struct kup_region *r)
@@ -244,8 +254,7 @@ static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
 			break;
 		cpu_relax();
 		if (i % KUP_RESCHED_SPINS == 0) {
-			atomic_inc(&r->inflight);
-			rcu_read_unlock();
+			kup_call_leave(r);
 			cond_resched();
 			if (!kup_call_resume(ch, r))
 				return -ENOTCONN;
@@ -260,8 +269,7 @@ static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
 		}
 	}
 
-	atomic_inc(&r->inflight);
-	rcu_read_unlock();
+	kup_call_leave(r);
 	for (;;) {
 		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
 		/*
