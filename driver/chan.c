@@ -383,27 +383,39 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
 }
 
 /*
- * One reply, inside the call's read-side section: wait for the turn, copy,
- * pass, end the hold of the message answered. On -ENOTCONN r may be gone.
+ * Copy a reply into the current slot, whose turn the kernel holds, pass
+ * it, and end the hold of the message answered.
+ */
+static void kup_put_reply(struct kup_chan *ch, struct kup_region *r,
+			  const struct kup_msg *m, bool more)
+	__must_hold(RCU)
+{
+	bool inl = m->len <= KUP_INLINE_MAX;
+	void *dst;
+
+	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
+	/* An inline message echoed from where it came needs no copy. */
+	if (m->len && dst != m->data)
+		memcpy(dst, m->data, m->len);
+	kup_kpass(ch, r, m->len, inl ? KUP_SLOT_INLINE : 0, more);
+	/* The data may have been held: end the hold only now. */
+	kup_unhold(ch, false);
+}
+
+/*
+ * One reply, inside the call's read-side section: wait for the turn, then
+ * kup_put_reply(). On -ENOTCONN r may be gone.
  */
 static int kup_send_one(struct kup_chan *ch, struct kup_region *r,
 			const struct kup_msg *m, unsigned int flags)
 	__must_hold(RCU)
 {
-	bool inl = m->len <= KUP_INLINE_MAX;
-	void *dst;
 	int ret;
 
 	ret = kup_wait_kturn(ch, r, flags);
 	if (ret)
 		return ret;
-	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
-	/* An inline message echoed from where it came needs no copy. */
-	if (m->len && dst != m->data)
-		memcpy(dst, m->data, m->len);
-	kup_kpass(ch, r, m->len, inl ? KUP_SLOT_INLINE : 0, flags & KUP_MORE);
-	/* The data may have been held: end the hold only now. */
-	kup_unhold(ch, false);
+	kup_put_reply(ch, r, m, flags & KUP_MORE);
 	return 0;
 }
 
@@ -525,6 +537,49 @@ static int kup_take(struct kup_region *r, u32 s, struct kup_msg *msg)
 	return 0;
 }
 
+/*
+ * Take the message of the current slot, whose turn the kernel holds, and
+ * those of the next slots whose turns it holds too, up to max: the
+ * number taken, or an error.
+ */
+static int kup_take_run(struct kup_region *r, struct kup_msg *msgs, u32 max)
+{
+	u32 s = r->kslot, n;
+	int ret;
+
+	ret = kup_take(r, s, &msgs[0]);
+	if (ret)
+		return ret;
+	for (n = 1; n < max && n < r->nslots; n++) {
+		s = s + 1 < r->nslots ? s + 1 : 0;
+		/*
+		 * Pairs with the release store of slot.turn in lib/kup.h
+		 * (__kup_pass), as in kup_kturn().
+		 */
+		if (smp_load_acquire(&kup_slot(r, s)->turn) !=
+		    r->kslots[s].kturn || r->kslots[s].consumed)
+			break;
+		ret = kup_take(r, s, &msgs[n]);
+		if (ret)
+			return ret;
+	}
+	return n;
+}
+
+/*
+ * Give back n messages taken but not answered, from the slot first slots
+ * after the current one: the next take reads and checks them again.
+ */
+static void kup_untake(struct kup_region *r, u32 first, u32 n)
+{
+	u32 s = (r->kslot + first) % r->nslots;
+
+	for (; n; n--) {
+		r->kslots[s].consumed = false;
+		s = s + 1 < r->nslots ? s + 1 : 0;
+	}
+}
+
 /**
  * kup_recv_batch() - wait for the process's next message, take every one
  *	that waits after it too
@@ -547,7 +602,6 @@ int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
 {
 	struct kup_region *r;
 	struct kup_chan *ch;
-	u32 s, n;
 	int ret;
 
 	if (!max)
@@ -560,25 +614,9 @@ int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
 	ret = r ? kup_wait_kturn(ch, r, flags) : -ENOTCONN;
 	if (ret)
 		goto out;
-	s = r->kslot;
-	ret = kup_take(r, s, &msgs[0]);
-	if (ret)
-		goto out;
-	for (n = 1; n < max && n < r->nslots; n++) {
-		s = s + 1 < r->nslots ? s + 1 : 0;
-		/*
-		 * Pairs with the release store of slot.turn in lib/kup.h
-		 * (__kup_pass), as in kup_kturn().
-		 */
-		if (smp_load_acquire(&kup_slot(r, s)->turn) !=
-		    r->kslots[s].kturn || r->kslots[s].consumed)
-			break;
-		ret = kup_take(r, s, &msgs[n]);
-		if (ret)
-			goto out;
-	}
-	kup_hold(ch, r, n);
-	ret = n;
+	ret = kup_take_run(r, msgs, max);
+	if (ret > 0)
+		kup_hold(ch, r, ret);
 out:
 	rcu_read_unlock();
 	return ret;
@@ -611,6 +649,136 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 	return msg.len;
 }
 EXPORT_SYMBOL_GPL(kup_recv);
+
+/*
+ * Messages kup_serve() answers between two cond_resched() calls, and at
+ * most in one call with KUP_NONBLOCK (the process could feed it forever).
+ */
+#define KUP_SERVE_RESCHED	64
+/* Messages kup_serve() takes at once from a pipelined channel. */
+#define KUP_SERVE_BATCH		16
+
+/**
+ * kup_serve() - answer messages with a handler, inside one call
+ * @dev: the device
+ * @chan: channel index
+ * @fn: the handler, called for each message in turn (see below)
+ * @arg: passed to @fn
+ * @flags: KUP_NONBLOCK: answer what waits (at least 64 if as many wait),
+ *	then return
+ *
+ * The fast path for a thread that serves a channel: the channel and its
+ * region are looked up once, and each message costs a wait, a check of
+ * the message, @fn and a pass. On a pipelined channel the messages that
+ * wait are taken together, and each run of replies makes one wake-up
+ * check.
+ *
+ * @fn(@arg, msg, reply) runs inside an RCU read-side critical section: it
+ * must not sleep. *reply starts as the message itself, so leaving it
+ * alone echoes the message; point it at up to kup_chan_buf_size() bytes
+ * (copied before @fn's next call) to answer something else. @fn returns
+ * KUP_SERVE_NEXT to send *reply and serve the next message,
+ * KUP_SERVE_STOP to send it and return, KUP_SERVE_HOLD to return without
+ * answering: the message is then held as after kup_recv(), for
+ * kup_send() or kup_pass() to answer (a handler that must sleep does
+ * that). A negative errno returns it likewise, message held. Messages
+ * taken after the one @fn stopped at are left for the next receive.
+ *
+ * Return: the number of messages answered (at most INT_MAX), or a
+ * negative errno as for kup_recv() (-EDEADLK when a message is already
+ * held: answer it first); with KUP_NONBLOCK, 0 when nothing waits.
+ */
+int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
+	      void *arg, unsigned int flags)
+{
+	struct kup_msg msgs[KUP_SERVE_BATCH], reply;
+	unsigned int done = 0, resched = KUP_SERVE_RESCHED;
+	struct kup_region *r;
+	struct kup_chan *ch;
+	bool more = false;
+	int ret, act, i, n;
+
+	ret = kup_call_chan(dev, chan, &ch);
+	if (ret)
+		return ret;
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	if (!r) {
+		ret = -ENOTCONN;
+		goto out;
+	}
+	for (;;) {
+		ret = kup_kturn(dev, r);
+		if (!ret) {
+			/* Not ours yet: wake the process for the run so far. */
+			if (more)
+				kup_kwake(ch, r);
+			more = false;
+			if (flags & KUP_NONBLOCK)
+				break;
+			/* On -ENOTCONN r may be gone: more is false here. */
+			ret = kup_wait_kturn_slow(ch, r);
+		}
+		if (ret < 0)
+			break;
+		n = kup_take_run(r, msgs, KUP_SERVE_BATCH);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			reply = msgs[i];
+			act = fn(arg, &msgs[i], &reply);
+			if (act >= 0 && act != KUP_SERVE_HOLD &&
+			    reply.len > r->buf_size)
+				act = -EMSGSIZE;
+			if (act < 0 || act == KUP_SERVE_HOLD) {
+				kup_untake(r, 1, n - i - 1);
+				kup_hold(ch, r, 1);
+				ret = act < 0 ? act : 0;
+				goto end;
+			}
+			/*
+			 * The turn is ours (kup_take_run()), and only its
+			 * holder passes a turn: reply without looking again.
+			 */
+			kup_put_reply(ch, r, &reply, true);
+			more = r->nslots > 1;
+			done++;
+			if (act == KUP_SERVE_STOP) {
+				kup_untake(r, 0, n - i - 1);
+				ret = 0;
+				goto end;
+			}
+		}
+		ret = 0;
+		if (done < resched)
+			continue;
+		if (flags & KUP_NONBLOCK)
+			break;
+		resched = done + KUP_SERVE_RESCHED;
+		if (more)
+			kup_kwake(ch, r);
+		more = false;
+		kup_call_leave(r);
+		cond_resched();
+		if (!kup_call_resume(ch, r)) {
+			ret = -ENOTCONN;
+			goto out;
+		}
+		if (kup_should_stop() || signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+	}
+end:
+	if (more)
+		kup_kwake(ch, r);
+out:
+	rcu_read_unlock();
+	return ret ? ret : min_t(unsigned int, done, INT_MAX);
+}
+EXPORT_SYMBOL_GPL(kup_serve);
 
 /**
  * kup_release() - end the hold taken by kup_recv() or kup_send_buf()

@@ -23,7 +23,7 @@
  * (flags without KUP_NONBLOCK, kup_wait_channel()) may sleep and need
  * process context, for example a kthread or a workqueue; no particular
  * process is needed. With KUP_NONBLOCK, kup_send(), kup_recv(), kup_pass(),
- * kup_send_buf(), and always kup_release(), kup_send_commit(),
+ * kup_send_buf(), kup_serve(), and always kup_release(), kup_send_commit(),
  * kup_chan_buf_size(), kup_chan_slots() and kup_notify() never sleep and may
  * be called from any context, including timers, softirqs and tracepoints.
  * kup_dev_shutdown() may sleep.
@@ -38,6 +38,10 @@
  * sleeping; kup_recv_batch() takes every message waiting at once, and
  * KUP_MORE on all replies but the last makes one wake-up check per batch
  * (kup_send_batch() sends them all in one call).
+ *
+ * kup_serve() is the fast path of a thread that serves a channel: a
+ * handler, which must not sleep, answers each message inside one call,
+ * with one wake-up check per run of messages.
  *
  * Data returned by kup_recv() lives in memory the process can write at any
  * time: copy what you validate before you act on it. It stays valid, and
@@ -104,6 +108,20 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
 		   struct kup_msg *msgs, unsigned int max, unsigned int flags);
 void kup_release(struct kup_dev *dev, unsigned int chan);
+
+/*
+ * kup_serve(): a handler answers each message inside one call. It must not
+ * sleep (see driver/chan.c); what it returns:
+ */
+#define KUP_SERVE_NEXT		0	/* send *reply, serve the next */
+#define KUP_SERVE_STOP		1	/* send *reply, return */
+#define KUP_SERVE_HOLD		2	/* return, the message held */
+
+typedef int (*kup_serve_fn)(void *arg, const struct kup_msg *msg,
+			    struct kup_msg *reply);
+
+int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
+	      void *arg, unsigned int flags);
 
 /* Zero-copy send: write up to *size bytes in place, then commit. */
 void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
