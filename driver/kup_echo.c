@@ -7,8 +7,8 @@
  * worker kthread. On a ping-pong channel the worker holds the first turn:
  * it sends a greeting, "kup_echo <chan>"; on a pipelined channel the
  * process holds the first turns. Then it echoes every message back
- * unchanged, copying it
- * from the to_kernel buffer into the to_user buffer. The kthreads are not
+ * unchanged, with kup_serve(), copying it from the to_kernel buffer into
+ * the to_user buffer. The kthreads are not
  * the process's syscall context: they reach the process's memory only
  * through the kernel mapping kup made of it.
  *
@@ -18,9 +18,13 @@
  *   "KUPECHO:DELAY"    echo after 50 ms, so that the process is asleep
  *                      (in a kup wait, poll, epoll or io_uring) first;
  *   "KUPECHO:NBPROBE"  echo, then from a timer (softirq context) try
- *                      kup_recv() and kup_send() with KUP_NONBLOCK while
- *                      the process holds the turn; the results show in
- *                      the stats as nb_recv and nb_send.
+ *                      kup_recv(), kup_send() and kup_serve() with
+ *                      KUP_NONBLOCK while the process holds the turn; the
+ *                      results show in the stats as nb_recv, nb_send and
+ *                      nb_serve;
+ *   "KUPECHO:CALLS"    echo, and answer the rest of the session with
+ *                      kup_recv_batch() and kup_send_batch() instead of
+ *                      kup_serve().
  * Counters for tests: /sys/kernel/debug/kup_echo/stats (not an ABI).
  */
 
@@ -30,6 +34,7 @@
 #include <linux/kthread.h>
 #include <linux/kup.h>
 #include <linux/module.h>
+#include <linux/percpu.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/wait.h>
@@ -40,6 +45,7 @@
 #define ECHO_CMD_HOLD		"KUPECHO:HOLD"
 #define ECHO_CMD_NBPROBE	"KUPECHO:NBPROBE"
 #define ECHO_CMD_DELAY		"KUPECHO:DELAY"
+#define ECHO_CMD_CALLS		"KUPECHO:CALLS"
 
 /* Messages taken at once from a pipelined channel. */
 #define ECHO_BATCH		16
@@ -63,6 +69,8 @@ struct echo_worker {
 	wait_queue_head_t wq;
 	struct timer_list probe;
 	struct completion probed;
+	/* the command echo_handle() left to echo_serve() */
+	struct kup_msg cmd;
 };
 
 static struct kup_dev *echo_dev;
@@ -70,8 +78,9 @@ static struct task_struct *echo_acceptor;
 static struct echo_worker *echo_workers;
 static struct dentry *echo_debugfs;
 
-static atomic64_t echo_messages;
-static atomic64_t echo_bytes;
+/* Per CPU: counting a message takes no atomic operation. */
+static DEFINE_PER_CPU(u64, echo_messages);
+static DEFINE_PER_CPU(u64, echo_bytes);
 static atomic64_t echo_sessions;
 static atomic64_t echo_errors[3];	/* ENOTCONN, protocol, other */
 static atomic64_t echo_nbprobes;
@@ -79,6 +88,7 @@ static atomic64_t echo_delays;
 static atomic64_t echo_batched;		/* messages taken in batches of 2+ */
 static atomic_t echo_nb_recv;
 static atomic_t echo_nb_send;
+static atomic_t echo_nb_serve;
 
 static void echo_count_error(int err)
 {
@@ -89,6 +99,9 @@ static void echo_count_error(int err)
 	else if (err != -ESHUTDOWN && err != -EINTR)
 		atomic64_inc(&echo_errors[2]);
 }
+
+static int echo_handle(void *arg, const struct kup_msg *msg,
+		       struct kup_msg *reply);
 
 /* Timer callback, softirq context: only KUP_NONBLOCK calls are allowed. */
 static void echo_probe_fn(struct timer_list *t)
@@ -103,6 +116,8 @@ static void echo_probe_fn(struct timer_list *t)
 	atomic_set(&echo_nb_recv, len < 0 ? len : 0);
 	atomic_set(&echo_nb_send, kup_send(echo_dev, w->chan, "x", 1,
 					   KUP_NONBLOCK));
+	atomic_set(&echo_nb_serve, kup_serve(echo_dev, w->chan, echo_handle,
+					     w, KUP_NONBLOCK));
 	atomic64_inc(&echo_nbprobes);
 	complete(&w->probed);
 }
@@ -149,18 +164,26 @@ static int echo_run(struct echo_worker *w, const struct kup_msg *m, int n)
 	/* We held every turn: a short batch means the channel broke. */
 	if (ret < n)
 		return -EPROTO;
-	atomic64_add(n, &echo_messages);
+	this_cpu_add(echo_messages, n);
 	for (i = 0; i < n; i++)
-		atomic64_add(m[i].len, &echo_bytes);
+		this_cpu_add(echo_bytes, m[i].len);
 	return 0;
 }
 
-/* Echo one command message; returns 0 or why the session ends. */
-static int echo_cmd(struct echo_worker *w, const struct kup_msg *m)
+/*
+ * Answer one command message; returns 0 or why the session ends. *calls
+ * is set when the rest of the session goes through the batch calls.
+ */
+static int echo_cmd(struct echo_worker *w, const struct kup_msg *m,
+		    bool *calls)
 {
 	bool probe = echo_is_cmd(m->data, m->len, ECHO_CMD_NBPROBE);
 	int ret;
 
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_HOLD))
+		return echo_hold(w);
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_CALLS))
+		*calls = true;
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_DELAY)) {
 		/* Counted first: a test can act while we hold it. */
 		atomic64_inc(&echo_delays);
@@ -176,16 +199,71 @@ static int echo_cmd(struct echo_worker *w, const struct kup_msg *m)
 }
 
 /*
- * Serve one attachment of w->chan until it ends; returns why. On a
- * pipelined channel every message waiting is taken at once, and a run of
- * plain messages is answered in one call, with one wake-up check.
+ * kup_serve() handler: echo a plain message where it is (the reply is the
+ * message); leave a command, which may sleep, to echo_serve().
  */
-static int echo_serve(struct echo_worker *w)
+static int echo_handle(void *arg, const struct kup_msg *msg,
+		       struct kup_msg *reply)
+{
+	struct echo_worker *w = arg;
+
+	if (echo_is_cmd(msg->data, msg->len, ECHO_CMD)) {
+		w->cmd = *msg;
+		return KUP_SERVE_HOLD;
+	}
+	this_cpu_inc(echo_messages);
+	this_cpu_add(echo_bytes, msg->len);
+	return KUP_SERVE_NEXT;
+}
+
+/* Serve with kup_serve() until a command comes; returns 0 or an error. */
+static int echo_serve_fast(struct echo_worker *w, bool *calls)
+{
+	int ret;
+
+	ret = kup_serve(echo_dev, w->chan, echo_handle, w, 0);
+	if (ret < 0)
+		return ret;
+	return echo_cmd(w, &w->cmd, calls);
+}
+
+/*
+ * Serve with the batch calls until a command comes: every message waiting
+ * is taken at once, and a run of plain messages is answered in one call,
+ * with one wake-up check. Returns 0 or why the session ends.
+ */
+static int echo_serve_calls(struct echo_worker *w, bool *calls)
 {
 	struct kup_msg msgs[ECHO_BATCH];
+	int ret = 0, n, i, j;
+
+	n = kup_recv_batch(echo_dev, w->chan, msgs, ECHO_BATCH, 0);
+	if (n < 0)
+		return n;
+	if (n > 1)
+		atomic64_add(n, &echo_batched);
+	for (i = 0; i < n && !ret; i = j) {
+		/* A run of plain messages is answered in one call. */
+		for (j = i; j < n && !echo_is_cmd(msgs[j].data, msgs[j].len,
+						  ECHO_CMD); j++)
+			;
+		if (j > i) {
+			ret = echo_run(w, &msgs[i], j - i);
+			continue;
+		}
+		ret = echo_cmd(w, &msgs[i], calls);
+		j = i + 1;
+	}
+	return ret;
+}
+
+/* Serve one attachment of w->chan until it ends; returns why. */
+static int echo_serve(struct echo_worker *w)
+{
+	bool calls = false;
 	char hello[32];
-	int ret, n, i, j;
 	ssize_t len;
+	int ret;
 
 	atomic64_inc(&echo_sessions);
 	kup_dev_set_spin(echo_dev, READ_ONCE(spins));
@@ -199,29 +277,9 @@ static int echo_serve(struct echo_worker *w)
 	} else {
 		ret = 0;
 	}
-	while (!ret) {
-		n = kup_recv_batch(echo_dev, w->chan, msgs, ECHO_BATCH, 0);
-		if (n < 0)
-			return n;
-		if (n > 1)
-			atomic64_add(n, &echo_batched);
-		for (i = 0; i < n && !ret; i = j) {
-			/* A run of plain messages is answered in one call. */
-			for (j = i; j < n && !echo_is_cmd(msgs[j].data,
-							  msgs[j].len,
-							  ECHO_CMD); j++)
-				;
-			if (j > i) {
-				ret = echo_run(w, &msgs[i], j - i);
-				continue;
-			}
-			if (echo_is_cmd(msgs[i].data, msgs[i].len,
-					ECHO_CMD_HOLD))
-				return echo_hold(w);
-			ret = echo_cmd(w, &msgs[i]);
-			j = i + 1;
-		}
-	}
+	while (!ret)
+		ret = calls ? echo_serve_calls(w, &calls) :
+			      echo_serve_fast(w, &calls);
 	return ret;
 }
 
@@ -268,8 +326,15 @@ static int echo_acceptor_fn(void *arg)
 
 static int echo_stats_show(struct seq_file *m, void *v)
 {
-	seq_printf(m, "messages %lld\n", atomic64_read(&echo_messages));
-	seq_printf(m, "bytes %lld\n", atomic64_read(&echo_bytes));
+	u64 messages = 0, bytes = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		messages += per_cpu(echo_messages, cpu);
+		bytes += per_cpu(echo_bytes, cpu);
+	}
+	seq_printf(m, "messages %llu\n", messages);
+	seq_printf(m, "bytes %llu\n", bytes);
 	seq_printf(m, "sessions %lld\n", atomic64_read(&echo_sessions));
 	seq_printf(m, "enotconn %lld\n", atomic64_read(&echo_errors[0]));
 	seq_printf(m, "eproto %lld\n", atomic64_read(&echo_errors[1]));
@@ -279,6 +344,7 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "batched %lld\n", atomic64_read(&echo_batched));
 	seq_printf(m, "nb_recv %d\n", atomic_read(&echo_nb_recv));
 	seq_printf(m, "nb_send %d\n", atomic_read(&echo_nb_send));
+	seq_printf(m, "nb_serve %d\n", atomic_read(&echo_nb_serve));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(echo_stats);

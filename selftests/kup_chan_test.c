@@ -261,6 +261,8 @@ TEST_F(chan, nonblocking_kernel_from_softirq)
 	ASSERT_EQ(probes0 + 1, echo_stat_wait("nbprobes", probes0 + 1, 5000));
 	EXPECT_EQ(-EAGAIN, echo_stat("nb_recv"));
 	EXPECT_EQ(-EAGAIN, echo_stat("nb_send"));
+	/* kup_serve() with KUP_NONBLOCK: nothing waits, nothing answered. */
+	EXPECT_EQ(0, echo_stat("nb_serve"));
 	/* The channel still works. */
 	EXPECT_EQ(0, roundtrip(self->ch, 7, 100, 0));
 }
@@ -704,7 +706,21 @@ TEST(pipelined_in_order)
 	kup_close(dev);
 }
 
-/* Pipelined, both sides sleeping at every wait: per-slot wake-ups. */
+/*
+ * From now on kup_echo answers this session with kup_recv_batch() and
+ * kup_send_batch() instead of kup_serve().
+ */
+static int echo_calls(struct kup_channel *ch)
+{
+	const void *d = NULL;
+	int ret;
+
+	ret = kup_send(ch, "KUPECHO:CALLS", 14, 0);
+	if (ret)
+		return ret;
+	return kup_recv(ch, &d, 0) == 14 ? 0 : -EBADMSG;
+}
+
 /*
  * Messages that wait together are taken together (kup_recv_batch) and
  * answered in order: while kup_echo sleeps on KUPECHO:DELAY, three more
@@ -722,6 +738,7 @@ TEST(pipelined_batch)
 
 	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
 	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 1024, 4, 0, &ch));
+	ASSERT_EQ(0, echo_calls(ch));
 	for (try = 0; try < 5; try++) {
 		batched0 = echo_stat("batched");
 		delays0 = echo_stat("delays");
@@ -748,6 +765,49 @@ TEST(pipelined_batch)
 	kup_close(dev);
 }
 
+/*
+ * kup_serve() takes the messages that wait together; a command among them
+ * stops it, and those after the command are given back, then answered in
+ * order: while kup_echo sleeps on a first KUPECHO:DELAY, "m1", a second
+ * DELAY and "m2" arrive and are taken together.
+ */
+TEST(pipelined_command_in_a_run)
+{
+	static const char *const msgs[] = {
+		"KUPECHO:DELAY", "m1", "KUPECHO:DELAY", "m2"
+	};
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	const void *d = NULL;
+	unsigned int i, round;
+	long delays0;
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 1024, 4, 0, &ch));
+	for (round = 0; round < 3; round++) {
+		delays0 = echo_stat("delays");
+		ASSERT_LE(0, delays0);
+		ASSERT_EQ(0, kup_send(ch, msgs[0], strlen(msgs[0]) + 1, 0));
+		ASSERT_EQ(delays0 + 1,
+			  echo_stat_wait("delays", delays0 + 1, 5000));
+		for (i = 1; i < 4; i++)
+			ASSERT_EQ(0, kup_send(ch, msgs[i], strlen(msgs[i]) + 1,
+					      i < 3 ? KUP_MORE : 0));
+		for (i = 0; i < 4; i++) {
+			ASSERT_EQ((ssize_t)strlen(msgs[i]) + 1,
+				  kup_recv(ch, &d, 0)) TH_LOG("reply %u", i);
+			EXPECT_STREQ(msgs[i], (const char *)d);
+		}
+		EXPECT_EQ(delays0 + 2, echo_stat("delays"));
+	}
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/*
+ * Pipelined, both sides sleeping at every wait: per-slot wake-ups, with
+ * kup_serve() then with the batch calls on the kernel side.
+ */
 TEST_F_TIMEOUT(slow, pipelined_sleeping, 300)
 {
 	struct kup_device *dev = NULL;
@@ -760,12 +820,18 @@ TEST_F_TIMEOUT(slow, pipelined_sleeping, 300)
 	EXPECT_EQ(0, pipe_stream(ch, 20000, 4, 0));
 	EXPECT_EQ(0, pipe_stream(ch, 20000, 4, 1));
 	EXPECT_EQ(0, pipe_stream(ch, 20000, 1, 0));
+	ASSERT_EQ(0, echo_calls(ch));
+	EXPECT_EQ(0, pipe_stream(ch, 20000, 4, 0));
+	EXPECT_EQ(0, pipe_stream(ch, 20000, 4, 1));
 	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
 	kup_chan_close(ch);
 	kup_close(dev);
 }
 
-/* Both sides sleep between messages and wake each other, every time. */
+/*
+ * Both sides sleep between messages and wake each other, every time; with
+ * kup_serve(), then with the batch calls on the kernel side.
+ */
 TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
 {
 	struct kup_device *dev = NULL;
@@ -784,6 +850,10 @@ TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
 		ASSERT_EQ(0, kup_send(ch, "more", 4, KUP_MORE));
 		ASSERT_EQ(4, kup_recv(ch, &d, 0)) TH_LOG("message %lu", n);
 	}
+	/* The same with the batch calls on the kernel side. */
+	ASSERT_EQ(0, echo_calls(ch));
+	for (n = 0; n < 5000; n++)
+		ASSERT_EQ(0, roundtrip(ch, n, 8, 0)) TH_LOG("message %lu", n);
 	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
 	kup_chan_close(ch);
 	kup_close(dev);
