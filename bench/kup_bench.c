@@ -5,7 +5,10 @@
  *
  *   raw          a user thread and a kernel thread bounce one cache line,
  *                no protocol: the physical limit
- *   kup-poll     kup ping-pong, both sides polling
+ *   kup-poll     kup ping-pong, both sides polling; the kernel answers
+ *                with kup_serve()
+ *   kup-calls    the same, the kernel answering with kup_recv_batch() and
+ *                kup_send_batch()
  *   kup-adaptive kup ping-pong, spin then sleep (the defaults)
  *   kup-epoll    kup, the process waits in epoll at every message
  *   ioctl        an ioctl that copies the message in and out
@@ -13,7 +16,9 @@
  *                and sleeps until it wakes the caller back
  *   uring-nop    io_uring NOP, submit and wait
  *   uring-sqpoll io_uring NOP with SQPOLL, the process spinning on the CQ
- *   kup-pipe     pipelined kup channels: throughput against depth
+ *   kup-pipe     pipelined kup channels: throughput against depth, the
+ *                kernel answering with the batch calls (kup-pipe-serve:
+ *                with kup_serve())
  *   memcpy       user-space memcpy bandwidth, for scale
  *
  * Round-trip latency from the TSC (p50/p90/p99/p99.9), throughput from
@@ -278,17 +283,18 @@ static void bench_raw(struct kup_device *dev)
 	free(cyc);
 }
 
-enum kup_mode { KUP_POLL, KUP_ADAPTIVE, KUP_EPOLL };
+enum kup_mode { KUP_POLL, KUP_ADAPTIVE, KUP_EPOLL, KUP_CALLS };
 
 static const char *const kup_mode_name[] = {
-	"kup-poll", "kup-adaptive", "kup-epoll"
+	"kup-poll", "kup-adaptive", "kup-epoll", "kup-calls"
 };
 
 /* One kup round trip of size bytes: send, receive. */
 static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
 		  enum kup_mode mode, int ep)
 {
-	unsigned int flags = mode == KUP_POLL ? KUP_SPIN_ONLY : 0;
+	unsigned int flags = mode == KUP_POLL || mode == KUP_CALLS ?
+			     KUP_SPIN_ONLY : 0;
 	struct epoll_event ev;
 	const void *d;
 	size_t bufsize;
@@ -319,7 +325,10 @@ static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
 static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 		      size_t size)
 {
-	unsigned long n = mode == KUP_POLL ? rounds : slow_rounds;
+	int poll = mode == KUP_POLL || mode == KUP_CALLS;
+	unsigned long n = poll ? rounds : slow_rounds;
+	const char calls = KB_OP_CALLS;
+	const void *d;
 	uint64_t *cyc = calloc(n, sizeof(*cyc));
 	char *src = malloc(size);
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -331,8 +340,12 @@ static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 		die("kup", ENOMEM);
 	memset(src, 'x', size);
 	src[0] = KB_OP_ECHO;
-	set_kernel_spins(mode == KUP_POLL ? BIG_SPINS : "500");
+	set_kernel_spins(poll ? BIG_SPINS : "500");
 	ch = bench_chan(dev, 0, 1, KUP_DEFAULT_SPINS);
+	/* The kernel answers with kup_recv_batch()/kup_send_batch() now. */
+	if (mode == KUP_CALLS && (kup_send(ch, &calls, 1, KUP_SPIN_ONLY) ||
+				  kup_recv(ch, &d, KUP_SPIN_ONLY) != 1))
+		die("kup-calls", EPROTO);
 	if (mode == KUP_EPOLL) {
 		ep = epoll_create1(0);
 		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, kup_fd(dev), &ev))
@@ -499,9 +512,15 @@ err:
 	return NULL;
 }
 
+/*
+ * The kernel answers with the batch calls (KB_OP_CALLS), its throughput
+ * path; with serve, with kup_serve() (method kup-pipe-serve).
+ */
 static void bench_pipe(struct kup_device *dev, size_t size,
-		       unsigned int depth, unsigned int chans)
+		       unsigned int depth, unsigned int chans, int serve)
 {
+	const char calls = KB_OP_CALLS;
+	const void *d;
 	double t0 = 0, t1 = 0, msgs = 0;
 	pthread_barrier_t start;
 	struct stream s[2];
@@ -518,6 +537,9 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 		s[i].depth = depth;
 		s[i].n = size > 4096 ? slow_rounds : rounds * 2;
 		s[i].err = 0;
+		if (!serve && (kup_send(s[i].ch, &calls, 1, KUP_SPIN_ONLY) ||
+			       kup_recv(s[i].ch, &d, KUP_SPIN_ONLY) != 1))
+			die("kup-pipe", EPROTO);
 	}
 	/* Timed from the first message to the last reply, set-up excluded. */
 	pthread_barrier_init(&start, NULL, chans);
@@ -539,7 +561,8 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 		msgs += s[i].n;
 		kup_chan_close(s[i].ch);
 	}
-	throughput(add("kup-pipe", size, depth, chans), msgs, (t1 - t0) / 1e9);
+	throughput(add(serve ? "kup-pipe-serve" : "kup-pipe", size, depth,
+		       chans), msgs, (t1 - t0) / 1e9);
 }
 
 static void bench_memcpy(size_t size)
@@ -742,15 +765,20 @@ static void run_one(struct kup_device *dev, const char *method)
 		bench_raw(dev);
 	} else if (!strcmp(method, "kup-poll")) {
 		bench_kup(dev, KUP_POLL, 8);
+	} else if (!strcmp(method, "kup-calls")) {
+		bench_kup(dev, KUP_CALLS, 8);
 	} else if (!strcmp(method, "kup-adaptive")) {
 		bench_kup(dev, KUP_ADAPTIVE, 8);
 	} else if (!strcmp(method, "uring-sqpoll")) {
 		bench_uring(1);
 	} else if (!strcmp(method, "kup-pipe")) {
-		bench_pipe(dev, 64, 1, 1);
-		bench_pipe(dev, 64, 16, 1);
+		bench_pipe(dev, 64, 1, 1, 0);
+		bench_pipe(dev, 64, 16, 1, 0);
+	} else if (!strcmp(method, "kup-pipe-serve")) {
+		bench_pipe(dev, 64, 1, 1, 1);
+		bench_pipe(dev, 64, 16, 1, 1);
 	} else {
-		fprintf(stderr, "kup_bench: methods for 'only': pause, raw, proto, proto-lib, proto-kapi,\n  kup-poll, kup-adaptive, uring-sqpoll, kup-pipe\n");
+		fprintf(stderr, "kup_bench: methods for 'only': pause, raw, proto, proto-lib, proto-kapi,\n  kup-poll, kup-calls, kup-adaptive, uring-sqpoll, kup-pipe,\n  kup-pipe-serve\n");
 		exit(2);
 	}
 }
@@ -781,6 +809,7 @@ static void run_all(struct kup_device *dev, int fd)
 	bench_proto(dev, PROTO_LIB);
 	bench_proto(dev, PROTO_KAPI);
 	bench_kup(dev, KUP_POLL, 1);	/* the protocol alone: op byte only */
+	bench_kup(dev, KUP_CALLS, 8);
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		bench_kup(dev, KUP_POLL, sizes[i]);
 		bench_kup(dev, KUP_ADAPTIVE, sizes[i]);
@@ -792,9 +821,11 @@ static void run_all(struct kup_device *dev, int fd)
 	bench_uring(1);
 	for (c = 1; c <= 2; c++)
 		for (i = 0; i < sizeof(depths) / sizeof(depths[0]); i++)
-			bench_pipe(dev, 64, depths[i], c);
+			bench_pipe(dev, 64, depths[i], c, 0);
 	for (i = 0; i < sizeof(depths) / sizeof(depths[0]); i++)
-		bench_pipe(dev, 65536, depths[i], 1);
+		bench_pipe(dev, 65536, depths[i], 1, 0);
+	bench_pipe(dev, 64, 1, 1, 1);
+	bench_pipe(dev, 64, 16, 1, 1);
 	bench_memcpy(65536);
 }
 

@@ -45,6 +45,10 @@ struct kb_worker {
 	struct kup_msg msgs[KB_BATCH];
 	struct kup_msg replies[KB_BATCH];
 	u32 acks[KB_BATCH];
+	/* kup_serve() leaves other messages held here */
+	struct kup_msg held;
+	/* this session answers with the batch calls (KB_OP_CALLS) */
+	bool calls;
 };
 
 static struct kup_dev *kb_dev;
@@ -135,14 +139,19 @@ out:
 }
 
 /*
- * KB_OP_RAW and KB_OP_PROTO bounce by hand, one at a time. Returns 0, 1
- * when the session is over (KB_OP_PROTO), or an error.
+ * The messages kup_serve() leaves: KB_OP_RAW and KB_OP_PROTO bounce by
+ * hand, one at a time; KB_OP_CALLS switches to the batch calls. Returns
+ * 0, 1 when the session is over (KB_OP_PROTO), or an error.
  */
 static int kb_by_hand(struct kb_worker *w, const struct kup_msg *m)
 {
 	u8 op = *(const u8 *)m->data;
 	struct kb_raw raw;
 
+	if (op == KB_OP_CALLS) {
+		w->calls = true;
+		return kup_send(kb_dev, w->chan, m->data, m->len, 0);
+	}
 	if (m->len < sizeof(raw) ||
 	    (op == KB_OP_RAW && m->len < KB_RAW_OFF + sizeof(u32)))
 		return kup_pass(kb_dev, w->chan, 0);
@@ -161,7 +170,7 @@ static bool kb_batched(const struct kup_msg *m)
 {
 	u8 op = m->len ? *(const u8 *)m->data : 0;
 
-	return op != KB_OP_RAW && op != KB_OP_PROTO;
+	return op != KB_OP_RAW && op != KB_OP_PROTO && op != KB_OP_CALLS;
 }
 
 /* The reply to an echo (the message itself) or a sink (its length). */
@@ -179,9 +188,24 @@ static struct kup_msg kb_reply(struct kb_worker *w, const struct kup_msg *m,
 	return reply;
 }
 
+/* kup_serve() handler: echo and sink here, the rest by kb_by_hand(). */
+static int kb_handle(void *arg, const struct kup_msg *m,
+		     struct kup_msg *reply)
+{
+	struct kb_worker *w = arg;
+
+	if (!kb_batched(m)) {
+		w->held = *m;
+		return KUP_SERVE_HOLD;
+	}
+	*reply = kb_reply(w, m, &w->acks[0]);
+	return KUP_SERVE_NEXT;
+}
+
 /*
- * Serve one attachment: every message waiting is taken at once, and a
- * run of echo and sink messages is answered in one call.
+ * Serve one attachment with kup_serve(), or after KB_OP_CALLS with the
+ * batch calls: every message waiting is taken at once, and a run of echo
+ * and sink messages is answered in one call.
  */
 static int kb_serve(struct kb_worker *w)
 {
@@ -189,6 +213,15 @@ static int kb_serve(struct kb_worker *w)
 	int i, j, n, ret;
 
 	for (;;) {
+		if (!w->calls) {
+			n = kup_serve(kb_dev, w->chan, kb_handle, w, 0);
+			if (n < 0)
+				return n;
+			ret = kb_by_hand(w, &w->held);
+			if (ret)
+				return ret < 0 ? ret : 0;
+			continue;
+		}
 		n = kup_recv_batch(kb_dev, w->chan, msgs, KB_BATCH, 0);
 		if (n < 0)
 			return n;
@@ -223,6 +256,7 @@ static int kb_worker_fn(void *arg)
 		if (kthread_should_stop())
 			break;
 		atomic_dec(&w->attached);
+		w->calls = false;
 		kup_dev_set_spin(kb_dev, READ_ONCE(spins));
 		/* Ping-pong: the kernel holds the first turn; hand it over. */
 		if (kup_chan_slots(kb_dev, w->chan) == 1)

@@ -24,7 +24,8 @@ with open(out + "/latency.dat", "w") as f:
     f.write("method p50 p90 p99 p999\n")
     for r in res:
         if r["depth"] == 1 and r["channels"] == 1 and r["size"] in (0, 4, 8) \
-           and r["method"] not in ("kup-pipe", "memcpy", "pause"):
+           and r["method"] not in ("kup-pipe", "kup-pipe-serve", "memcpy",
+                                   "pause"):
             f.write("%s %.0f %.0f %.0f %.0f\n" % (r["method"], r["p50_ns"],
                     r["p90_ns"], r["p99_ns"], r["p999_ns"]))
 with open(out + "/depth.dat", "w") as f:
