@@ -394,9 +394,16 @@ static void kup_put_reply(struct kup_chan *ch, struct kup_region *r,
 	void *dst;
 
 	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
-	/* An inline message echoed from where it came needs no copy. */
-	if (m->len && dst != m->data)
-		memcpy(dst, m->data, m->len);
+	/*
+	 * An inline message echoed from where it came needs no copy; part of
+	 * one (a reply that points into the message) may overlap its slot.
+	 */
+	if (m->len && dst != m->data) {
+		if (inl)
+			memmove(dst, m->data, m->len);
+		else
+			memcpy(dst, m->data, m->len);
+	}
 	kup_kpass(ch, r, m->len, inl ? KUP_SLOT_INLINE : 0, more);
 	/* The data may have been held: end the hold only now. */
 	kup_unhold(ch, false);
@@ -674,7 +681,7 @@ EXPORT_SYMBOL_GPL(kup_recv);
  * check.
  *
  * @fn(@arg, msg, reply) runs inside an RCU read-side critical section: it
- * must not sleep. *reply starts as the message itself, so leaving it
+ * must not sleep, nor call kup on this channel. *reply starts as the message itself, so leaving it
  * alone echoes the message; point it at up to kup_chan_buf_size() bytes
  * (copied before @fn's next call) to answer something else. @fn returns
  * KUP_SERVE_NEXT to send *reply and serve the next message,

@@ -8,9 +8,9 @@
  * it sends a greeting, "kup_echo <chan>"; on a pipelined channel the
  * process holds the first turns. Then it echoes every message back
  * unchanged, with kup_serve(), copying it from the to_kernel buffer into
- * the to_user buffer. The kthreads are not
- * the process's syscall context: they reach the process's memory only
- * through the kernel mapping kup made of it.
+ * the to_user buffer. The kthreads are not the process's syscall context:
+ * they reach the process's memory only through the kernel mapping kup
+ * made of it.
  *
  * Commands for tests (a message that starts with them):
  *   "KUPECHO:HOLD"     keep the turn until the session ends: the process
