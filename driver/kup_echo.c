@@ -24,7 +24,12 @@
  *                      nb_serve;
  *   "KUPECHO:CALLS"    echo, and answer the rest of the session with
  *                      kup_recv_batch() and kup_send_batch() instead of
- *                      kup_serve().
+ *                      kup_serve();
+ *   "KUPECHO:STOP"     echo; kup_serve() returns after it (its handler
+ *                      says KUP_SERVE_STOP) and is called again;
+ *   "KUPECHO:OVERSIZE" kup_serve()'s handler answers with more than the
+ *                      buffer holds: the session ends with -EMSGSIZE
+ *                      (counted in other_errors), the message unanswered.
  * Counters for tests: /sys/kernel/debug/kup_echo/stats (not an ABI).
  */
 
@@ -46,6 +51,8 @@
 #define ECHO_CMD_NBPROBE	"KUPECHO:NBPROBE"
 #define ECHO_CMD_DELAY		"KUPECHO:DELAY"
 #define ECHO_CMD_CALLS		"KUPECHO:CALLS"
+#define ECHO_CMD_STOP		"KUPECHO:STOP"
+#define ECHO_CMD_OVERSIZE	"KUPECHO:OVERSIZE"
 
 /* Messages taken at once from a pipelined channel. */
 #define ECHO_BATCH		16
@@ -206,14 +213,20 @@ static int echo_handle(void *arg, const struct kup_msg *msg,
 		       struct kup_msg *reply)
 {
 	struct echo_worker *w = arg;
+	int ret = KUP_SERVE_NEXT;
 
-	if (echo_is_cmd(msg->data, msg->len, ECHO_CMD)) {
+	if (echo_is_cmd(msg->data, msg->len, ECHO_CMD_STOP)) {
+		ret = KUP_SERVE_STOP;
+	} else if (echo_is_cmd(msg->data, msg->len, ECHO_CMD_OVERSIZE)) {
+		reply->len = SIZE_MAX;
+		return KUP_SERVE_NEXT;
+	} else if (echo_is_cmd(msg->data, msg->len, ECHO_CMD)) {
 		w->cmd = *msg;
 		return KUP_SERVE_HOLD;
 	}
 	this_cpu_inc(echo_messages);
 	this_cpu_add(echo_bytes, msg->len);
-	return KUP_SERVE_NEXT;
+	return ret;
 }
 
 /* Serve with kup_serve() until a command comes; returns 0 or an error. */
@@ -221,10 +234,12 @@ static int echo_serve_fast(struct echo_worker *w, bool *calls)
 {
 	int ret;
 
+	w->cmd.data = NULL;
 	ret = kup_serve(echo_dev, w->chan, echo_handle, w, 0);
 	if (ret < 0)
 		return ret;
-	return echo_cmd(w, &w->cmd, calls);
+	/* KUPECHO:STOP: nothing held, serve again. */
+	return w->cmd.data ? echo_cmd(w, &w->cmd, calls) : 0;
 }
 
 /*
