@@ -73,16 +73,18 @@ style: deps
 # checkpatch --strict: any error, warning or check fails. compat.h is the
 # one file allowed to compare LINUX_VERSION_CODE.
 CHECKPATCH_FLAGS := --no-tree --strict --terse --show-types
-# lib/kup.h is user space: no kernel types, no BIT(), and one
-# KUPLIB_INLINE macro (as liburing's IOURINGINLINE).
+# lib/kup.h is user space: no kernel types, no BIT(), no kernel attribute
+# macros, and KUPLIB_* macros (as liburing's IOURINGINLINE).
+LIB_CHECKPATCH_IGNORE := PREFER_KERNEL_TYPES,BIT_MACRO,ARCH_DEFINES,$(strip \
+	COMPLEX_MACRO,PREFER_DEFINED_ATTRIBUTE_MACRO)
 STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
 	$(wildcard driver/*.c driver/*.h)) include/linux/kup.h \
 	include/uapi/linux/kup.h
 
 _style:
 	@{ perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f $(STYLE_SRCS); \
-	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f lib/kup.h --ignore \
-		PREFER_KERNEL_TYPES,BIT_MACRO,ARCH_DEFINES,COMPLEX_MACRO; \
+	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f lib/kup.h \
+		--ignore $(LIB_CHECKPATCH_IGNORE); \
 	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) \
 		--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON -f driver/compat.h; \
 	} | tee $(BUILD)/style.log

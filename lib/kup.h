@@ -67,6 +67,19 @@ extern "C" {
 #define KUPLIB_INLINE static inline
 #endif
 
+/*
+ * The data path is forced inline (a call and a return per function cost
+ * as much as the work), and its rare branches, sleeping and waking, are
+ * kept out of line.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define KUPLIB_HOT	KUPLIB_INLINE __attribute__((__always_inline__))
+#define KUPLIB_COLD	static __attribute__((__noinline__, __cold__, __unused__))
+#else
+#define KUPLIB_HOT	KUPLIB_INLINE
+#define KUPLIB_COLD	KUPLIB_INLINE
+#endif
+
 /* Flags of the data-path calls */
 #define KUP_NONBLOCK	0x1U	/* -EAGAIN instead of waiting */
 #define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
@@ -117,7 +130,7 @@ struct kup_channel {
 	unsigned long long syscalls;	/* wake/sleep ioctls made */
 };
 
-KUPLIB_INLINE void __kup_pause(void)
+KUPLIB_HOT void __kup_pause(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -397,7 +410,7 @@ KUPLIB_INLINE void kup_chan_set_poll_limit(struct kup_channel *ch,
 }
 
 /* 0 if the channel is usable, else why not. */
-KUPLIB_INLINE int __kup_chan_check(const struct kup_channel *ch)
+KUPLIB_HOT int __kup_chan_check(const struct kup_channel *ch)
 {
 	/*
 	 * Pairs with smp_store_release(&ks->state) in driver/region.c
@@ -406,9 +419,10 @@ KUPLIB_INLINE int __kup_chan_check(const struct kup_channel *ch)
 	uint32_t state = __atomic_load_n(&ch->ks->state, __ATOMIC_ACQUIRE);
 	uint32_t err;
 
-	switch (state) {
-	case KUP_STATE_ATTACHED:
+	/* Checked at every poll: one compare, no jump table. */
+	if (__builtin_expect(state == KUP_STATE_ATTACHED, 1))
 		return 0;
+	switch (state) {
 	case KUP_STATE_SHUTDOWN:
 		return -ESHUTDOWN;
 	case KUP_STATE_DETACHED:
@@ -419,20 +433,20 @@ KUPLIB_INLINE int __kup_chan_check(const struct kup_channel *ch)
 	}
 }
 
-KUPLIB_INLINE struct kup_slot *__kup_slot(const struct kup_channel *ch,
-					  uint32_t s)
+KUPLIB_HOT struct kup_slot *__kup_slot(const struct kup_channel *ch,
+				       uint32_t s)
 {
 	return (struct kup_slot *)((unsigned char *)ch->slots +
 				   (size_t)s * KUP_LINE_SIZE);
 }
 
-KUPLIB_INLINE uint32_t __kup_next(const struct kup_channel *ch, uint32_t s)
+KUPLIB_HOT uint32_t __kup_next(const struct kup_channel *ch, uint32_t s)
 {
 	return s + 1 < ch->nslots ? s + 1 : 0;
 }
 
 /* 1: we hold slot s's turn; 0: the kernel does; < 0: the channel stopped. */
-KUPLIB_INLINE int __kup_turn(const struct kup_channel *ch, uint32_t s)
+KUPLIB_HOT int __kup_turn(const struct kup_channel *ch, uint32_t s)
 {
 	int ret = __kup_chan_check(ch);
 	uint32_t t;
@@ -478,65 +492,75 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
 }
 
 /*
- * Wait until we hold slot s's turn. The spin budget adapts: a wait that
- * had to sleep halves the next one, down to a sixteenth of ch->spins
- * (spinning while the peer cannot run, on an oversubscribed machine, only
- * delays it); a wait that ended while spinning doubles it back, up to
- * ch->spins.
+ * The spin budget ran out while waiting for slot s's turn: sleep, spin
+ * again for the budget when woken, and so on. A wait that had to sleep
+ * halves the next budget, down to a sixteenth of ch->spins (spinning while
+ * the peer cannot run, on an oversubscribed machine, only delays it).
  */
-KUPLIB_INLINE int __kup_wait_slow(struct kup_channel *ch, uint32_t s,
-				  unsigned int flags)
+KUPLIB_COLD int __kup_wait_slow(struct kup_channel *ch, uint32_t s)
 {
 	unsigned long long i;
-	int ret, slept = 0;
+	int ret;
 
-	for (i = 1;; i++) {
-		__kup_pause();
-		ret = __kup_turn(ch, s);
+	for (;;) {
+		ret = __kup_sleep(ch, s);
+		if (ret)
+			return ret;
+		i = 0;
+		do {
+			__kup_pause();
+			ret = __kup_turn(ch, s);
+		} while (!ret && ++i < ch->spin_cur);
 		if (ret)
 			break;
-		if (flags & KUP_NONBLOCK)
-			return -EAGAIN;
-		if (flags & KUP_SPIN_ONLY) {
-			if (i >= ch->poll_limit)
-				return -ETIMEDOUT;
-		} else if (i >= ch->spin_cur) {
-			ret = __kup_sleep(ch, s);
-			if (ret)
-				return ret;
-			slept = 1;
-			i = 0;
-		}
 	}
 	if (ret < 0)
 		return ret;
-	if (slept)
-		ch->spin_cur = ch->spin_cur / 2 > ch->spins / 16 ?
-			       ch->spin_cur / 2 : ch->spins / 16;
-	else if (i && ch->spin_cur < ch->spins)
-		ch->spin_cur = ch->spin_cur * 2 + 1 < ch->spins ?
-			       ch->spin_cur * 2 + 1 : ch->spins;
+	ch->spin_cur = ch->spin_cur / 2 > ch->spins / 16 ?
+		       ch->spin_cur / 2 : ch->spins / 16;
 	return 0;
 }
 
-/* The turn is usually ours already on a busy channel: check inline. */
-KUPLIB_INLINE int __kup_wait(struct kup_channel *ch, uint32_t s,
-			     unsigned int flags)
+/*
+ * Wait until we hold slot s's turn: poll it (inline: the turn is often
+ * ours already, or soon), and past the spin budget sleep. A wait that
+ * ended while spinning doubles the budget back, up to ch->spins.
+ */
+KUPLIB_HOT int __kup_wait(struct kup_channel *ch, uint32_t s,
+			  unsigned int flags)
 {
+	unsigned long long i;
 	int ret = __kup_turn(ch, s);
 
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (flags & KUP_NONBLOCK)
 		return -EAGAIN;
-	return __kup_wait_slow(ch, s, flags);
+	for (i = 1;; i++) {
+		__kup_pause();
+		ret = __kup_turn(ch, s);
+		if (ret)
+			break;
+		if (flags & KUP_SPIN_ONLY) {
+			if (i >= ch->poll_limit)
+				return -ETIMEDOUT;
+		} else if (i >= ch->spin_cur) {
+			return __kup_wait_slow(ch, s);
+		}
+	}
+	if (ret < 0)
+		return ret;
+	if (ch->spin_cur < ch->spins)
+		ch->spin_cur = ch->spin_cur * 2 + 1 < ch->spins ?
+			       ch->spin_cur * 2 + 1 : ch->spins;
+	return 0;
 }
 
 /*
  * Copy an inline message (at most KUP_INLINE_MAX bytes) with a few
  * fixed-size moves, overlapping at the end, rather than a call into libc.
  */
-KUPLIB_INLINE void __kup_copy_inline(void *dst, const void *src, size_t len)
+KUPLIB_HOT void __kup_copy_inline(void *dst, const void *src, size_t len)
 {
 	unsigned char *d = (unsigned char *)dst;
 	const unsigned char *p = (const unsigned char *)src;
@@ -568,7 +592,7 @@ KUPLIB_INLINE void __kup_copy_inline(void *dst, const void *src, size_t len)
  * Pipelined: never wait; -ENOBUFS while that slot is in flight or holds a
  * reply not yet received (receive first).
  */
-KUPLIB_INLINE int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
+KUPLIB_HOT int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
 {
 	uint32_t s = ch->usend;
 	int ret;
@@ -581,14 +605,24 @@ KUPLIB_INLINE int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
 	return ret && ch->consumed[s] ? 0 : -ENOBUFS;
 }
 
+/* The kernel thread sleeps waiting for a turn we passed: wake it. */
+KUPLIB_COLD void __kup_wake_kernel(struct kup_channel *ch)
+{
+	struct kup_chan_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.chan = ch->chan;
+	ch->syscalls++;
+	ioctl(ch->dev->fd, KUP_IOC_WAKE, &req);
+}
+
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
-KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len,
-			      uint32_t sflags, unsigned int flags)
+KUPLIB_HOT void __kup_pass(struct kup_channel *ch, uint32_t len,
+			   uint32_t sflags, unsigned int flags)
 {
 	uint32_t s = ch->usend;
 	struct kup_slot *slot = __kup_slot(ch, s);
 	uint32_t next = ch->uturn[s] + 1;
-	struct kup_chan_req req;
 	uint32_t k;
 
 	__atomic_store_n(&slot->len, len, __ATOMIC_RELAXED);
@@ -618,20 +652,16 @@ KUPLIB_INLINE void __kup_pass(struct kup_channel *ch, uint32_t len,
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
-	if (k && k <= ch->nslots && __kup_turn(ch, k - 1) == 0) {
-		memset(&req, 0, sizeof(req));
-		req.chan = ch->chan;
-		ch->syscalls++;
-		ioctl(ch->dev->fd, KUP_IOC_WAKE, &req);
-	}
+	if (k && k <= ch->nslots && __kup_turn(ch, k - 1) == 0)
+		__kup_wake_kernel(ch);
 }
 
 /*
  * Copy len bytes to the kernel and pass the turn: on a ping-pong channel
  * once we hold the turn; on a pipelined one in the next slot, if free.
  */
-KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
-			   size_t len, unsigned int flags)
+KUPLIB_HOT int kup_send(struct kup_channel *ch, const void *data,
+			size_t len, unsigned int flags)
 {
 	int ret;
 
@@ -653,7 +683,7 @@ KUPLIB_INLINE int kup_send(struct kup_channel *ch, const void *data,
 }
 
 /* Pass the turn without data (a message of length 0). */
-KUPLIB_INLINE int kup_pass(struct kup_channel *ch, unsigned int flags)
+KUPLIB_HOT int kup_pass(struct kup_channel *ch, unsigned int flags)
 {
 	return kup_send(ch, NULL, 0, flags);
 }
@@ -665,8 +695,8 @@ KUPLIB_INLINE int kup_pass(struct kup_channel *ch, unsigned int flags)
  * sends. Returns the length; -EDEADLK when nothing can come (ping-pong:
  * we hold the turn and read its message; pipelined: nothing in flight).
  */
-KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
-			       unsigned int flags)
+KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
+			    unsigned int flags)
 {
 	uint32_t s = ch->urecv, len, seq, sflags;
 	struct kup_slot *slot = __kup_slot(ch, s);
@@ -696,8 +726,8 @@ KUPLIB_INLINE ssize_t kup_recv(struct kup_channel *ch, const void **data,
 }
 
 /* Zero-copy send: the outgoing buffer of the next send, once it is ours. */
-KUPLIB_INLINE int kup_send_buf(struct kup_channel *ch, void **buf,
-			       size_t *size, unsigned int flags)
+KUPLIB_HOT int kup_send_buf(struct kup_channel *ch, void **buf,
+			    size_t *size, unsigned int flags)
 {
 	int ret;
 
@@ -712,7 +742,7 @@ KUPLIB_INLINE int kup_send_buf(struct kup_channel *ch, void **buf,
 }
 
 /* Pass the turn with len bytes written in place after kup_send_buf(). */
-KUPLIB_INLINE int kup_send_commit(struct kup_channel *ch, size_t len)
+KUPLIB_HOT int kup_send_commit(struct kup_channel *ch, size_t len)
 {
 	int ret;
 
@@ -743,7 +773,7 @@ KUPLIB_INLINE uint32_t kup_chan_inflight(const struct kup_channel *ch)
  * 1 if the next receive would not wait (we hold the turn of its slot),
  * 0 if it would, < 0 if the channel stopped. No system call.
  */
-KUPLIB_INLINE int kup_chan_ready(const struct kup_channel *ch)
+KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
 {
 	return __kup_turn(ch, ch->urecv);
 }
