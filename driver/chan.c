@@ -353,8 +353,9 @@ static void kup_kwake(struct kup_chan *ch, struct kup_region *r)
  * line (flags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
  * the next slot.
  */
-static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
-		      u32 flags, bool more)
+static __always_inline void kup_kpass(struct kup_chan *ch,
+				      struct kup_region *r, u32 len,
+				      u32 flags, bool more)
 {
 	u32 s = r->kslot;
 	struct kup_slot *slot = kup_slot(r, s);
@@ -386,8 +387,9 @@ static void kup_kpass(struct kup_chan *ch, struct kup_region *r, u32 len,
  * Copy a reply into the current slot, whose turn the kernel holds, pass
  * it, and end the hold of the message answered.
  */
-static void kup_put_reply(struct kup_chan *ch, struct kup_region *r,
-			  const struct kup_msg *m, bool more)
+static __always_inline void kup_put_reply(struct kup_chan *ch,
+					  struct kup_region *r,
+					  const struct kup_msg *m, bool more)
 	__must_hold(RCU)
 {
 	bool inl = m->len <= KUP_INLINE_MAX;
@@ -524,7 +526,8 @@ EXPORT_SYMBOL_GPL(kup_pass);
  * Take the message of slot s, whose turn the kernel holds: read it once,
  * check it against our own state, then use the copies.
  */
-static int kup_take(struct kup_region *r, u32 s, struct kup_msg *msg)
+static __always_inline int kup_take(struct kup_region *r, u32 s,
+				    struct kup_msg *msg)
 {
 	u32 len, seq, sflags;
 
@@ -549,7 +552,8 @@ static int kup_take(struct kup_region *r, u32 s, struct kup_msg *msg)
  * those of the next slots whose turns it holds too, up to max: the
  * number taken, or an error.
  */
-static int kup_take_run(struct kup_region *r, struct kup_msg *msgs, u32 max)
+static __always_inline int kup_take_run(struct kup_region *r,
+					struct kup_msg *msgs, u32 max)
 {
 	u32 s = r->kslot, n;
 	int ret;
