@@ -236,11 +236,13 @@ static void kup_spin_adapt(struct kup_region *r, unsigned int max,
 }
 
 /*
- * Spin for the adaptive budget, then sleep until the process wakes us.
+ * Spin for the adaptive budget: 1 when the turn came, 0 when the budget
+ * ran out, or an error. Inline in kup_serve(): the wait of a busy channel
+ * ends here, and returning from a call costs as much as the work.
  * Called and returns inside the call's read-side section (see above).
  */
-static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
-					struct kup_region *r)
+static __always_inline int kup_spin_kturn(struct kup_chan *ch,
+					  struct kup_region *r)
 	__must_hold(RCU)
 {
 	struct kup_dev *dev = ch->dev;
@@ -249,9 +251,7 @@ static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
 
 	max = READ_ONCE(dev->spins);
 	spins = min(r->spin_cur, max);
-	for (i = 1;; i++) {
-		if (i >= spins)
-			break;
+	for (i = 1; i < spins; i++) {
 		cpu_relax();
 		if (i % KUP_RESCHED_SPINS == 0) {
 			kup_call_leave(r);
@@ -265,9 +265,22 @@ static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
 		if (ret) {
 			if (ret > 0)
 				kup_spin_adapt(r, max, i, false);
-			return ret < 0 ? ret : 0;
+			return ret;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The spin budget ran out: sleep until the process wakes us. Called and
+ * returns inside the call's read-side section (see above).
+ */
+static noinline int kup_sleep_kturn(struct kup_chan *ch,
+				    struct kup_region *r)
+	__must_hold(RCU)
+{
+	struct kup_dev *dev = ch->dev;
+	int ret;
 
 	kup_call_leave(r);
 	for (;;) {
@@ -290,7 +303,8 @@ static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
 		ret = kup_kturn(dev, r);
 		if (ret) {
 			if (ret > 0) {
-				kup_spin_adapt(r, max, 0, true);
+				kup_spin_adapt(r, READ_ONCE(dev->spins), 0,
+					       true);
 				ret = 0;
 			}
 			break;
@@ -299,6 +313,21 @@ static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
 	if (!kup_call_resume(ch, r))
 		return -ENOTCONN;
 	return ret;
+}
+
+/*
+ * Spin for the adaptive budget, then sleep until the process wakes us.
+ * Called and returns inside the call's read-side section (see above).
+ */
+static noinline int kup_wait_kturn_slow(struct kup_chan *ch,
+					struct kup_region *r)
+	__must_hold(RCU)
+{
+	int ret = kup_spin_kturn(ch, r);
+
+	if (ret)
+		return ret < 0 ? ret : 0;
+	return kup_sleep_kturn(ch, r);
 }
 
 /* The common case of a busy channel, the turn already ours, inline. */
@@ -728,7 +757,9 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 			if (flags & KUP_NONBLOCK)
 				break;
 			/* On -ENOTCONN r may be gone: more is false here. */
-			ret = kup_wait_kturn_slow(ch, r);
+			ret = kup_spin_kturn(ch, r);
+			if (!ret)
+				ret = kup_sleep_kturn(ch, r);
 		}
 		if (ret < 0)
 			break;
