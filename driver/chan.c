@@ -704,8 +704,8 @@ EXPORT_SYMBOL_GPL(kup_recv);
  * @chan: channel index
  * @fn: the handler, called for each message in turn (see below)
  * @arg: passed to @fn
- * @flags: KUP_NONBLOCK: answer what waits (at least 64 if as many wait),
- *	then return
+ * @flags: KUP_NONBLOCK: answer what waits, then return (after some 64
+ *	answers even if more wait)
  *
  * The fast path for a thread that serves a channel: the channel and its
  * region are looked up once, and each message costs a wait, a check of
@@ -714,8 +714,9 @@ EXPORT_SYMBOL_GPL(kup_recv);
  * check.
  *
  * @fn(@arg, msg, reply) runs inside an RCU read-side critical section: it
- * must not sleep, nor call kup on this channel. *reply starts as the message itself, so leaving it
- * alone echoes the message; point it at up to kup_chan_buf_size() bytes
+ * must not sleep, nor call kup on this channel. *reply starts as the
+ * message itself, so leaving it alone echoes the message; point it at up
+ * to kup_chan_buf_size() bytes
  * (copied before @fn's next call) to answer something else. @fn returns
  * KUP_SERVE_NEXT to send *reply and serve the next message,
  * KUP_SERVE_STOP to send it and return, KUP_SERVE_HOLD to return without
@@ -732,8 +733,9 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	      void *arg, unsigned int flags)
 {
 	struct kup_msg msgs[KUP_SERVE_BATCH], reply;
-	unsigned int done = 0, resched = KUP_SERVE_RESCHED;
+	unsigned int since = 0;	/* answered since the last reschedule */
 	struct kup_region *r;
+	u64 done = 0;
 	struct kup_chan *ch;
 	bool more = false;
 	int ret, act, i, n;
@@ -787,6 +789,7 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 			kup_put_reply(ch, r, &reply, true);
 			more = r->nslots > 1;
 			done++;
+			since++;
 			if (act == KUP_SERVE_STOP) {
 				kup_untake(r, 0, n - i - 1);
 				ret = 0;
@@ -794,11 +797,11 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 			}
 		}
 		ret = 0;
-		if (done < resched)
+		if (since < KUP_SERVE_RESCHED)
 			continue;
 		if (flags & KUP_NONBLOCK)
 			break;
-		resched = done + KUP_SERVE_RESCHED;
+		since = 0;
 		if (more)
 			kup_kwake(ch, r);
 		more = false;
@@ -818,7 +821,7 @@ end:
 		kup_kwake(ch, r);
 out:
 	rcu_read_unlock();
-	return ret ? ret : min_t(unsigned int, done, INT_MAX);
+	return ret ? ret : min_t(u64, done, INT_MAX);
 }
 EXPORT_SYMBOL_GPL(kup_serve);
 
