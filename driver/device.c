@@ -381,7 +381,7 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags || arg.reserved0 || arg.reserved ||
+	if (arg.flags || arg.reserved ||
 	    arg.nslots > KUP_MAX_SLOTS)
 		return -EINVAL;
 	if (arg.chan != KUP_CHAN_ANY && arg.chan >= dev->nchan)
@@ -390,7 +390,7 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 		return -ESHUTDOWN;
 
 	r = kup_region_pin(arg.addr, arg.len, max(arg.nslots, 1U),
-			   dev->min_buf, dev->max_buf,
+			   arg.buf_size, dev->min_buf, dev->max_buf,
 			   arg.chan == KUP_CHAN_ANY ? 0 : arg.chan);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
@@ -416,6 +416,7 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 		goto err_unlock;
 
 	arg.chan = ch->index;
+	arg.buf_size = r->buf_size;
 	r->hdr->chan = ch->index;
 	ret = -EFAULT;
 	if (copy_to_user(argp, &arg, sizeof(arg)))

@@ -30,17 +30,31 @@ static struct workqueue_struct *kup_wq;
 #define KUP_SLOT_OFF		(3 * KUP_LINE_SIZE)
 
 /*
- * Buffers start on the next page when the region has room for a page per
- * buffer (so that large buffers are page aligned), else on the next line.
- * Returns where they start, or 0 when the region is too small.
+ * Where the buffers start, and their size. A buffer size the process
+ * asked for (want, within [min_buf, max_buf]) is rounded up to a line,
+ * and the buffers start on the page after the control lines, as
+ * kup_region_size() in the uapi header computes. Without one, buffers
+ * start on the next page when the region has room for a page per buffer
+ * (so that large buffers are page aligned), else on the next line, and
+ * are as large as fit. Returns where they start, or 0 when the region is
+ * too small or want is out of range.
  */
-static size_t kup_layout(u64 len, u32 nslots, u32 max_buf, size_t *buf_size)
+static size_t kup_layout(u64 len, u32 nslots, u32 want, u32 min_buf,
+			 u32 max_buf, size_t *buf_size)
 {
 	size_t ctrl = KUP_CTRL_SIZE(nslots);
 	size_t base = PAGE_ALIGN(ctrl);
 	size_t size, room, nbuf = 2 * nslots;
 
-	if (len >= base + nbuf * PAGE_SIZE) {
+	min_buf = max_t(u32, min_buf, KUP_LINE_SIZE);
+	if (want) {
+		if (want > max_buf)
+			return 0;
+		size = round_up(want, KUP_LINE_SIZE);
+		if (size < min_buf || size > max_buf ||
+		    len < base + nbuf * size)
+			return 0;
+	} else if (len >= base + nbuf * PAGE_SIZE) {
 		room = (len - base) / nbuf;
 		size = min_t(size_t, round_down(room, PAGE_SIZE), max_buf);
 	} else if (len > ctrl) {
@@ -50,6 +64,8 @@ static size_t kup_layout(u64 len, u32 nslots, u32 max_buf, size_t *buf_size)
 	} else {
 		return 0;
 	}
+	if (size < min_buf)
+		return 0;
 	*buf_size = size;
 	return base;
 }
@@ -252,11 +268,12 @@ static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
 
 /*
  * Pin and map [addr, addr + len) of the current process for channel chan,
- * whose buffers hold min_buf to max_buf bytes. Only the part the layout
- * uses is pinned: a region larger than needed costs nothing more.
+ * with buffers of want bytes (0: as large as fit), which must hold min_buf
+ * to max_buf bytes. Only the part the layout uses is pinned: a region
+ * larger than needed costs nothing more.
  */
-struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 min_buf,
-				  u32 max_buf, u32 chan)
+struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
+				  u32 min_buf, u32 max_buf, u32 chan)
 {
 	struct kup_region *r;
 	size_t base, buf_size;
@@ -270,8 +287,8 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 min_buf,
 	if (!access_ok(u64_to_user_ptr(addr), len))
 		return ERR_PTR(-EFAULT);
 
-	base = kup_layout(len, nslots, max_buf, &buf_size);
-	if (!base || buf_size < max_t(u32, min_buf, KUP_LINE_SIZE))
+	base = kup_layout(len, nslots, want, min_buf, max_buf, &buf_size);
+	if (!base)
 		return ERR_PTR(-EINVAL);
 
 	r = kzalloc(sizeof(*r), GFP_KERNEL);

@@ -234,6 +234,62 @@ TEST_F(region, kthread_sees_user_writes)
 	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
 }
 
+/*
+ * A buffer size named at attach: rounded up to a line, laid out as
+ * kup_region_size() says, written back; one line less does not fit.
+ */
+TEST_F(region, named_buffer_size)
+{
+	static const struct { __u32 nslots, want, got; } cases[] = {
+		{ 1, 5000, 5120 }, { 1, 4097, 4224 }, { 64, 3000, 3072 },
+		{ 2, 1, 128 }, { 1, 4096, 4096 },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = kup_region_size(cases[i].nslots, cases[i].got,
+					     self->page);
+		const struct kup_region_hdr *h;
+		struct kup_attach a;
+		struct kup_chan_req r;
+		void *mem;
+
+		len = (len + self->page - 1) / self->page * self->page;
+		mem = alloc_region(len);
+		ASSERT_NE(NULL, mem);
+		memset(&a, 0, sizeof(a));
+		a.addr = (uintptr_t)mem;
+		a.len = len;
+		a.chan = KUP_CHAN_ANY;
+		a.nslots = cases[i].nslots;
+		a.buf_size = cases[i].want;
+		ASSERT_EQ(0, ioctl(self->fd, KUP_IOC_ATTACH, &a))
+			TH_LOG("case %u: %s", i, strerror(errno));
+		h = (const struct kup_region_hdr *)mem;
+		EXPECT_EQ(cases[i].got, a.buf_size) TH_LOG("case %u", i);
+		EXPECT_EQ(cases[i].got, h->buf_size) TH_LOG("case %u", i);
+		EXPECT_EQ(kup_region_size(cases[i].nslots, cases[i].got,
+					  self->page), h->region_size);
+		memset(&r, 0, sizeof(r));
+		r.chan = a.chan;
+		ASSERT_EQ(0, ioctl(self->fd, KUP_IOC_DETACH, &r));
+		free(mem);
+		/* One line short of what the layout needs. */
+		len = kup_region_size(cases[i].nslots, cases[i].got,
+				      self->page) - KUP_LINE_SIZE;
+		mem = alloc_region(len + self->page);
+		ASSERT_NE(NULL, mem);
+		a.addr = (uintptr_t)mem;
+		a.len = len & ~(__u64)(self->page - 1);
+		a.chan = KUP_CHAN_ANY;
+		a.buf_size = cases[i].want;
+		EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a))
+			TH_LOG("case %u", i);
+		EXPECT_EQ(EINVAL, errno);
+		free(mem);
+	}
+}
+
 TEST_F(region, unknown_ioctl)
 {
 	EXPECT_EQ(-1, ioctl(self->fd, _IO(KUP_IOC_MAGIC, 0x7f)));
@@ -275,11 +331,18 @@ TEST_F(region, bad_arguments)
 	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
 	EXPECT_EQ(EINVAL, errno);
 	a.reserved = 0;
-	a.reserved0 = 1;
+	/* A buffer size beyond the device's largest, or that does not fit. */
+	a.buf_size = self->info.max_buf_size + 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.buf_size = 0xffffffff;
+	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.buf_size = 2 * self->page;
 	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
 	EXPECT_EQ(EINVAL, errno);
 	/* Slots: at most KUP_MAX_SLOTS, and they must fit. */
-	a.reserved0 = 0;
+	a.buf_size = 0;
 	a.nslots = KUP_MAX_SLOTS + 1;
 	EXPECT_EQ(-1, ioctl(self->fd, KUP_IOC_ATTACH, &a));
 	EXPECT_EQ(EINVAL, errno);

@@ -81,10 +81,11 @@
 /* Most slots of a pipelined channel */
 #define KUP_MAX_SLOTS		64
 /*
- * Bytes a region needs for nslots slots with buffers of buf_size bytes:
- * the control lines (header, kstate, ustate, one per slot) rounded up to a
- * page, then the buffers. A larger region costs nothing: the kernel pins
- * only what the layout uses.
+ * Bytes a region needs for nslots slots with buffers of buf_size bytes (a
+ * multiple of KUP_LINE_SIZE): the control lines (header, kstate, ustate,
+ * one per slot) rounded up to a page, then the buffers. This is exactly
+ * the layout the kernel uses when KUP_IOC_ATTACH names a buf_size. A
+ * larger region costs nothing: the kernel pins only what the layout uses.
  */
 #define KUP_CTRL_SIZE(nslots)	((__u64)KUP_LINE_SIZE * (3 + (nslots)))
 
@@ -168,14 +169,26 @@ struct kup_info {
 	__u64 reserved[2];	/* out: zero */
 };
 
-/* KUP_IOC_ATTACH */
+/*
+ * KUP_IOC_ATTACH. The memory must be anonymous private memory, shmem
+ * (memfd, MAP_SHARED|MAP_ANONYMOUS) or hugetlb, readable and writable.
+ * buf_size: 0 asks for the largest buffers the region holds (at most the
+ * device's max_buf_size); otherwise it is rounded up to a multiple of
+ * KUP_LINE_SIZE, must lie within [min_buf_size, max_buf_size], and the
+ * region must hold kup_region_size(nslots, buf_size, page_size) bytes.
+ * On success the kernel writes back the channel and the buffer size.
+ * Errors: EINVAL (argument, size or alignment), EFAULT (unmapped, not
+ * writable), EOPNOTSUPP (other memory: a file mapping, device memory),
+ * ENOMEM (RLIMIT_MEMLOCK of the user, or no memory), EBUSY (channel
+ * taken, or none free), ESHUTDOWN (the kernel client shut down).
+ */
 struct kup_attach {
 	__u64 addr;		/* in: region start, page aligned */
 	__u64 len;		/* in: region length, >= one page */
 	__u32 chan;		/* in: channel or KUP_CHAN_ANY; out: channel */
 	__u32 flags;		/* in: zero */
 	__u32 nslots;		/* in: 0 or 1 ping-pong, 2..KUP_MAX_SLOTS */
-	__u32 reserved0;	/* in: zero */
+	__u32 buf_size;		/* in: bytes per buffer or 0; out: bytes */
 	__u64 reserved;		/* in: zero */
 };
 
@@ -187,7 +200,12 @@ struct kup_eventfd {
 	__u64 reserved;		/* in: zero */
 };
 
-/* KUP_IOC_DETACH, KUP_IOC_WAKE, KUP_IOC_WAIT */
+/*
+ * KUP_IOC_DETACH, KUP_IOC_WAKE, KUP_IOC_WAIT, and KUP_IOC_EVENTFD name a
+ * channel attached through this open file by this process: a channel
+ * attached through another file fails with ENOTCONN, one attached by
+ * another process sharing the file (a fork child) with EPERM.
+ */
 struct kup_chan_req {
 	__u32 chan;		/* in: channel attached through this fd */
 	__u32 flags;		/* in: zero */
@@ -200,7 +218,12 @@ struct kup_chan_req {
 #define KUP_IOC_DETACH	_IOW(KUP_IOC_MAGIC, 0x02, struct kup_chan_req)
 /* Wake the kernel waiter of a channel (only needed when kstate.kwait). */
 #define KUP_IOC_WAKE	_IOW(KUP_IOC_MAGIC, 0x03, struct kup_chan_req)
-/* Sleep until user space holds the turn or the channel stops. */
+/*
+ * Sleep until user space holds the turn of the slot ustate.uwait names
+ * (0 or an out-of-range value: slot 0), then return 0; or fail: EINTR (a
+ * signal), ESHUTDOWN, ENOTCONN (detached), or the errno that broke the
+ * channel (EPROTO, EBADMSG).
+ */
 #define KUP_IOC_WAIT	_IOW(KUP_IOC_MAGIC, 0x04, struct kup_chan_req)
 /*
  * Signal an eventfd whenever the kernel passes the turn while ustate.uwait
