@@ -1,20 +1,29 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# kup: build the modules, check them, and test them in a QEMU guest.
+# kup: build the modules, check them, and test them in QEMU guests.
 #
-#   make                 build kup.ko, kup_echo.ko, kup_rot13.ko against KDIR
-#   make check           everything: deps, W=1 build, sparse, checkpatch,
-#                        selftests and C/C++ header checks, guest test run
-#   make demo            boot the guest and run the channel demo
-#   make bench           boot the guest and compare kup with the alternatives
-#   make profile         one benchmark method under perf in the guest
-#   make kselftest       run the selftests on this machine (module loaded)
+#   make                 build the modules against KDIR (the running kernel)
+#   make check           everything, on every guest kernel (KERNELS): deps,
+#                        C/C++ header checks, checkpatch, then per kernel a
+#                        W=1 -Werror build, sparse, dkms, the selftests in a
+#                        guest; then the demo from a fresh copy of the tree
+#   make demo            boot a guest and run the channel demo
+#   make bench           boot a guest and compare kup with the alternatives
+#   make profile         one benchmark method under perf in a guest
+#   make kselftest       run the selftests on this machine (modules loaded)
 #   make sparse | style  static checks only
 #   make dkms-install    install the source with dkms for the running kernel
+#
+# KERNEL=6.1 (default), 6.12 or 6.12-rt picks the guest kernel of demo,
+# bench, profile, sparse and test-qemu; Debian 12's packages, looked up at
+# run time. Downloaded kernels are cached in KUP_CACHE (/var/cache/kup).
 
 KUP_VERSION := 0.1.0
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
+KERNELS := 6.1 6.12 6.12-rt
+KERNEL ?= 6.1
+export KUP_CACHE ?= /var/cache/kup
 
 # KDIR: the running kernel's build tree, else the newest installed headers.
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
@@ -26,16 +35,26 @@ CXX ?= g++
 UAPI_CFLAGS := -I$(TOP)/include/uapi -I$(TOP)/lib
 WARN := -Wall -Wextra -Werror
 TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
+# The selftests, in the order the guest runs them: a binary missing from
+# the guest is a failure, not a test silently not run.
 SELFTESTS := kup_region_test kup_chan_test kup_wake_test kup_kernproxy_test \
 	kup_cxx_test
 SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 	include/uapi/linux/kup.h)
+BIN := $(BUILD)/bin
 
+# What deps.sh found: common tools, and the guest kernel KERNEL.
 -include $(BUILD)/env.mk
+-include $(BUILD)/env-$(KERNEL).mk
+# Each kernel's modules are built in a copy of the sources: objects of one
+# kernel never mix with another's.
+MODSRC := Kbuild driver include
+MODDIR = $(BUILD)/mod-$(KERNEL)
 
-.PHONY: all module modules clean deps guest-modules sparse style \
-	selftests headers-check check test-qemu demo kselftest dkms-install \
-	dkms-uninstall dkms-check bench profile
+.PHONY: all module modules clean deps sparse style selftests headers-check \
+	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
+	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
+	_bench _profile _dkms-check _check-kernel _check
 
 all: module
 modules: module
@@ -46,26 +65,30 @@ module:
 
 clean:
 	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(TOP) clean
-	rm -rf $(BUILD)/selftests $(BUILD)/guest $(BUILD)/demo $(BUILD)/*.log
+	rm -rf $(BUILD)
 
+# Every target below that needs the test bed runs deps first, then a
+# sub-make that reads what deps wrote (build/env*.mk).
 deps:
-	bash scripts/deps.sh
+	bash scripts/deps.sh $(sort $(KERNELS) $(KERNEL))
 
-# Modules for the guest kernel, warnings are errors.
-guest-modules: deps
-	$(MAKE) -f $(TOP)/Makefile _guest-modules
-
-_guest-modules:
-	$(MAKE) -C $(GUEST_KDIR) M=$(TOP) W=1 KCFLAGS=-Werror modules
+# Modules for the guest kernel KERNEL, W=1, warnings are errors.
+_modules:
+	@mkdir -p $(MODDIR)
+	@tar -c $(MODSRC) | tar -x -C $(MODDIR)
+	$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) W=1 KCFLAGS=-Werror modules
 
 sparse: deps
 	$(MAKE) -f $(TOP)/Makefile _sparse
 
-_sparse:
-	@$(MAKE) -C $(GUEST_KDIR) M=$(TOP) clean >/dev/null
-	$(MAKE) -C $(GUEST_KDIR) M=$(TOP) C=2 modules 2>&1 | tee $(BUILD)/sparse.log
-	@! grep -E 'warning|error' $(BUILD)/sparse.log | grep -v 'Skipping BTF' \
-		|| { echo "sparse: not clean" >&2; exit 1; }
+_sparse: _modules
+	@$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) clean >/dev/null
+	$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) C=2 modules 2>&1 | \
+		tee $(BUILD)/sparse-$(KERNEL).log
+	@! grep -E 'warning|error' $(BUILD)/sparse-$(KERNEL).log | \
+		grep -v 'Skipping BTF' || \
+		{ echo "sparse ($(KERNEL)): not clean" >&2; exit 1; }
+	@echo "sparse ($(KERNEL)): clean"
 
 style: deps
 	$(MAKE) -f $(TOP)/Makefile _style
@@ -82,6 +105,7 @@ STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
 	include/uapi/linux/kup.h
 
 _style:
+	@mkdir -p $(BUILD)
 	@{ perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f $(STYLE_SRCS); \
 	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f lib/kup.h \
 		--ignore $(LIB_CHECKPATCH_IGNORE); \
@@ -92,31 +116,32 @@ _style:
 		| grep . || { echo "style: checkpatch is not clean" >&2; exit 1; }
 	@echo "style: checkpatch --strict clean"
 
+# User-space programs for the guest (static: the guest has only busybox).
 selftests: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
 
-_selftests: $(addprefix $(BUILD)/selftests/,$(SELFTESTS) kup_demo \
-	kup_bench run-selftests.sh)
+_selftests: $(addprefix $(BIN)/,$(SELFTESTS) kup_demo kup_bench \
+	run-selftests.sh)
+	@printf '%s\n' $(SELFTESTS) >$(BIN)/selftests.list
 
-$(BUILD)/selftests/%: selftests/%.c $(SELFTEST_SRCS)
+$(BIN)/%: selftests/%.c $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TEST_CFLAGS) -I$(KSFT_DIR) -static -o $@ $< -luring
 
-$(BUILD)/selftests/kup_cxx_test: selftests/kup_cxx_test.cc $(SELFTEST_SRCS)
+$(BIN)/kup_cxx_test: selftests/kup_cxx_test.cc $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 $(WARN) -pedantic $(UAPI_CFLAGS) -pthread -static \
 		-o $@ $<
 
-$(BUILD)/selftests/kup_demo: examples/kup_demo.c $(SELFTEST_SRCS)
+$(BIN)/kup_demo: examples/kup_demo.c $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TEST_CFLAGS) -static -o $@ $<
 
-$(BUILD)/selftests/kup_bench: bench/kup_bench.c driver/kup_bench.h \
-	$(SELFTEST_SRCS)
+$(BIN)/kup_bench: bench/kup_bench.c driver/kup_bench.h $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TEST_CFLAGS) -static -o $@ $< -luring
 
-$(BUILD)/selftests/run-selftests.sh: selftests/run-selftests.sh
+$(BIN)/run-selftests.sh: selftests/run-selftests.sh
 	@mkdir -p $(@D)
 	install -m 755 $< $@
 
@@ -129,42 +154,77 @@ headers-check:
 	cp $(BUILD)/hdr.c $(BUILD)/hdr.cc
 	$(CXX) -std=c++17 -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only $(BUILD)/hdr.cc
 
-test-qemu: guest-modules selftests
-	bash scripts/qemu-run.sh tests $(GUEST_VMLINUX) $(TOP)/driver \
-		$(BUILD)/selftests $(BUILD) 1800
-	@bash scripts/summary.sh $(BUILD)/console-tests.log
+# Boot KERNEL in QEMU with the modules and programs, run MODE, judge.
+GUEST = bash scripts/qemu-run.sh $(1) $(GUEST_IMAGE) $(MODDIR)/driver $(BIN) \
+	$(BUILD) $(2) $(KERNEL)
 
-check: deps headers-check sparse style dkms-check guest-modules selftests
-	$(MAKE) -f $(TOP)/Makefile test-qemu
+test-qemu: deps
+	$(MAKE) -f $(TOP)/Makefile _test-qemu
 
-demo: guest-modules selftests
-	bash scripts/qemu-run.sh demo $(GUEST_VMLINUX) $(TOP)/driver \
-		$(BUILD)/selftests $(BUILD) 600
+_test-qemu: _modules _selftests
+	$(call GUEST,tests,1800)
+
+# make check: the static checks once, then every kernel; one summary line
+# per kernel and the total; then the README's main command from a fresh
+# copy of the tree, as a new user runs it.
+check: deps
+	$(MAKE) -f $(TOP)/Makefile _check
+
+_check: headers-check _style _selftests
+	@rc=0; for k in $(KERNELS); do \
+		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _check-kernel || rc=1; \
+	done; \
+	bash scripts/summary.sh $(BUILD) $(KERNELS) || rc=1; \
+	$(MAKE) -f $(TOP)/Makefile demo-fresh || rc=1; \
+	exit $$rc
+
+_check-kernel: _sparse _dkms-check _modules
+	$(call GUEST,tests,1800)
+
+# The demo from a copy of the tracked (and new, unignored) files with no
+# build/ folder: a new user's first command.
+demo-fresh:
+	rm -rf $(BUILD)/fresh
+	mkdir -p $(BUILD)/fresh
+	git ls-files -co --exclude-standard | tar -cT - | tar -x -C $(BUILD)/fresh
+	env -u MAKEFLAGS -u MAKELEVEL $(MAKE) -C $(BUILD)/fresh demo
+	@echo "demo-fresh: the demo passed from a tree without build/"
+
+demo: deps
+	$(MAKE) -f $(TOP)/Makefile _demo
+
+_demo: _modules _selftests
+	$(call GUEST,demo,600)
 
 # The benchmark in the guest: table on the terminal, JSON and plots in
 # build/bench/. BENCH_ARGS=quick for a short run; BENCH_ARGS="only
 # raw,kup-poll 100000" for some methods only.
-bench: guest-modules selftests
-	@echo "$(BENCH_ARGS)" >$(BUILD)/selftests/bench-args
-	bash scripts/qemu-run.sh bench $(GUEST_VMLINUX) $(TOP)/driver \
-		$(BUILD)/selftests $(BUILD) 1800
-	bash scripts/bench-report.sh $(BUILD)/console-bench.log $(BUILD)/bench
+bench: deps
+	$(MAKE) -f $(TOP)/Makefile _bench
+
+_bench: _modules _selftests
+	@echo "$(BENCH_ARGS)" >$(BIN)/bench-args
+	$(call GUEST,bench,1800)
+	bash scripts/bench-report.sh $(BUILD)/console-bench-$(KERNEL).log \
+		$(BUILD)/bench-$(KERNEL)
 
 # One benchmark method under perf in the guest (cpu-clock sampling of the
 # whole guest): PROFILE=raw, kup-poll, kup-adaptive, uring-sqpoll or
-# kup-pipe. The report is in build/console-profile.log.
+# kup-pipe. The report is in build/console-profile-KERNEL.log.
 PROFILE ?= kup-poll
-profile: guest-modules selftests
-	@command -v perf >/dev/null || apt-get install -y --no-install-recommends linux-perf
-	@echo "only $(PROFILE) 2000000" >$(BUILD)/selftests/bench-args
-	bash scripts/qemu-run.sh profile $(GUEST_VMLINUX) $(TOP)/driver \
-		$(BUILD)/selftests $(BUILD) 1800
+profile: deps
+	@command -v perf >/dev/null || \
+		apt-get install -y --no-install-recommends linux-perf
+	$(MAKE) -f $(TOP)/Makefile _profile
+
+_profile: _modules _selftests
+	@echo "only $(PROFILE) 2000000" >$(BIN)/bench-args
+	$(call GUEST,profile,1800)
 
 # On a host that can load modules (root, kup and kup_echo loaded).
 kselftest: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
-	KUP_ECHO_KO=$(TOP)/driver/kup_echo.ko \
-		$(BUILD)/selftests/run-selftests.sh $(BUILD)/selftests
+	KUP_ECHO_KO=$(TOP)/driver/kup_echo.ko $(BIN)/run-selftests.sh $(BIN)
 
 DKMS_SRC := /usr/src/kup-$(KUP_VERSION)
 # Copy the module sources, without build products, to where dkms wants them.
@@ -184,9 +244,6 @@ dkms-uninstall:
 	rm -rf $(DKMS_SRC)
 
 # dkms builds the package for the guest kernel, then everything is removed.
-dkms-check: deps
-	$(MAKE) -f $(TOP)/Makefile _dkms-check
-
 _dkms-check:
 	@if dkms status kup 2>/dev/null | grep -q kup; then \
 		echo "dkms-check: kup is installed with dkms here; skipped"; \
@@ -194,8 +251,9 @@ _dkms-check:
 		set -e; $(DKMS_COPY); \
 		trap 'dkms remove kup/$(KUP_VERSION) --all >/dev/null 2>&1; \
 			rm -rf $(DKMS_SRC)' EXIT; \
-		dkms add kup/$(KUP_VERSION) && \
-		dkms build kup/$(KUP_VERSION) -k $(KUP_KVER) && \
-		ls /var/lib/dkms/kup/$(KUP_VERSION)/$(KUP_KVER)/x86_64/module/kup.ko* && \
-		echo "dkms-check: kup $(KUP_VERSION) builds with dkms for $(KUP_KVER)"; \
+		dkms add kup/$(KUP_VERSION) >/dev/null && \
+		dkms build kup/$(KUP_VERSION) -k $(GUEST_KVER) >/dev/null && \
+		ls /var/lib/dkms/kup/$(KUP_VERSION)/$(GUEST_KVER)/x86_64/module/kup.ko* \
+			>/dev/null && \
+		echo "dkms-check: kup $(KUP_VERSION) builds with dkms for $(GUEST_KVER)"; \
 	fi

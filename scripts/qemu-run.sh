@@ -1,22 +1,30 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boot Debian's kernel under QEMU (software emulation, PVH vmlinux) with an
-# initramfs holding busybox, kup's modules and the programs in BINDIR, run
-# MODE (tests, demo, bench or profile) and judge the run:
-#   - the guest must print "KUP-RESULT: PASS" and leave through
-#     isa-debug-exit with 0 (QEMU exit code 1);
-#   - the console must hold no WARNING:, BUG:, Oops, general protection,
-#     lockdep, KASAN, UBSAN, soft lockup, hung task or panic report
-#     (the guest boots with panic_on_warn=1 oops=panic).
-# The console log is kept in OUTDIR/console-MODE.log.
+# Boot a guest kernel under QEMU (software emulation) with an initramfs
+# holding busybox, kup's modules and the programs in BINDIR, run MODE
+# (tests, demo, bench, profile, or a judge self-test: plant-*) and judge
+# the run. It passes only if
+#   - the guest printed "KUP-RESULT: PASS" and left through isa-debug-exit
+#     with 0 (QEMU exit code 1), within TIMEOUT_S seconds;
+#   - the console holds no kernel report: WARNING, BUG (including slub's
+#     "BUG kmalloc-64 (...): Right Redzone overwritten"), Oops, KASAN,
+#     UBSAN, KCSAN, kmemleak, lockdep, RCU stall, soft lockup, hung task,
+#     list corruption, refcount, panic; the guest boots with
+#     panic_on_warn=1 oops=panic and without "quiet", so that every report
+#     and its stack reach the console;
+#   - the guest's taint flags, checked at the end of the run, are clean but
+#     for the out-of-tree and unsigned-module bits (guest-init.sh).
+# The console log is kept in OUTDIR/console-MODE-KERNEL.log.
 #
-# usage: qemu-run.sh MODE VMLINUX MODDIR BINDIR OUTDIR [TIMEOUT_S]
+# usage: qemu-run.sh MODE IMAGE MODDIR BINDIR OUTDIR [TIMEOUT_S [KERNEL]]
+#   IMAGE: a vmlinux (PVH boot) or a bzImage
 set -euo pipefail
 
-mode=$1 vmlinux=$2 moddir=$3 bindir=$4 outdir=$5 limit=${6:-900}
+mode=$1 image=$2 moddir=$3 bindir=$4 outdir=$5 limit=${6:-900}
+kernel=${7:-guest}
 top=$(cd "$(dirname "$0")/.." && pwd)
-log=$outdir/console-$mode.log
+log=$outdir/console-$mode-$kernel.log
 
 root=$(mktemp -d /tmp/kup-initramfs.XXXXXX)
 case "$root" in /tmp/kup-initramfs.*) ;; *) exit 1 ;; esac
@@ -25,8 +33,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,kup/bin}
 cp /bin/busybox "$root/bin/busybox"
 cp "$top/scripts/guest-init.sh" "$root/init"
 chmod 755 "$root/init"
-cp "$moddir"/kup.ko "$moddir"/kup_echo.ko "$moddir"/kup_rot13.ko \
-	"$moddir"/kup_bench.ko "$root/kup/"
+cp "$moddir"/*.ko "$root/kup/"
 cp -r "$bindir"/. "$root/kup/bin/"
 echo "$mode" >"$root/kup/mode"
 if [ "$mode" = profile ]; then
@@ -41,17 +48,18 @@ if [ "$mode" = profile ]; then
 		done
 fi
 mkdir -p "$outdir"
+rm -f "$outdir/verdict-$mode-$kernel"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) \
-	>"$outdir/initramfs-$mode.cpio.gz"
+	>"$outdir/initramfs-$mode-$kernel.cpio.gz"
 
-echo "qemu: booting $(basename "$vmlinux") for '$mode' (log: $log)"
+echo "qemu: booting $(basename "$image") for '$mode' (log: $log)"
 set +e
 timeout --foreground -k 10 "$limit" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu max -smp 2 -m 1G \
 	-nodefaults -no-reboot -display none -serial stdio \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	-kernel "$vmlinux" -initrd "$outdir/initramfs-$mode.cpio.gz" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 slub_debug=FZPU init_on_free=1" \
+	-kernel "$image" -initrd "$outdir/initramfs-$mode-$kernel.cpio.gz" \
+	-append "console=ttyS0 printk.time=1 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 slub_debug=FZPU init_on_free=1 ${KUP_GUEST_CMDLINE:-}" \
 	</dev/null 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
@@ -68,12 +76,30 @@ if ! grep -q '^KUP-RESULT: PASS' "$log"; then
 	echo "qemu: no KUP-RESULT: PASS line"
 	verdict=1
 fi
-bad='WARNING:|BUG:|Oops|general protection|lockdep|KASAN|UBSAN|soft lockup|hung_task|blocked for more than|Kernel panic|Call Trace'
-# Lines the guest's own scripts print (KUP-...) are not kernel reports.
-if grep -aE "$bad" "$log" | grep -qv '^KUP-'; then
-	echo "qemu: kernel splat on the console:"
-	grep -aE "$bad" "$log" | grep -v '^KUP-' | head -n 20
+bad='WARNING:|BUG:|BUG |Oops|general protection|KASAN:|UBSAN:|KCSAN:'
+bad="$bad|suspected memory leak|unreferenced object|soft lockup|hung_task"
+bad="$bad|blocked for more than|Kernel panic|Call Trace|Redzone|Poison overwritten"
+bad="$bad|Object padding|Freepointer|detected stall|list_add corruption"
+bad="$bad|list_del corruption|refcount_t|double free|use-after-free"
+bad="$bad|out-of-bounds|invalid opcode|Unable to handle|scheduling while atomic"
+bad="$bad|sleeping function called|possible recursive|circular locking"
+bad="$bad|inconsistent lock|lock held|bad page|INFO: |stack-protector"
+bad="$bad|segfault at|Tainted:"
+# Kernel lines carry a timestamp (printk.time=1); only they are judged, so
+# what a test prints can neither trip nor hide a report.
+klines() {
+	tr -d '\r' <"$log" | grep -aE '^\[ *[0-9]+\.[0-9]+\]'
+}
+if klines | grep -qaE "$bad"; then
+	echo "qemu: kernel report on the console:"
+	klines | grep -aE -A 3 "$bad" | head -n 40
 	verdict=1
 fi
-[ "$verdict" = 0 ] && echo "qemu: '$mode' passed" || echo "qemu: '$mode' FAILED"
+if [ "$verdict" = 0 ]; then
+	echo "qemu: '$mode' on $kernel passed"
+	echo PASS >"$outdir/verdict-$mode-$kernel"
+else
+	echo "qemu: '$mode' on $kernel FAILED"
+	echo FAIL >"$outdir/verdict-$mode-$kernel"
+fi
 exit "$verdict"

@@ -1,7 +1,30 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Print the selftest totals of a guest console log as a clean closing line.
-line=$(tr -d '\r' <"$1" | grep -a '^KUP-SUMMARY: ' | tail -n 1)
-[ -n "$line" ] || { echo "no selftest summary in $1" >&2; exit 1; }
+#
+# The closing lines of make check: one per guest kernel (the selftest
+# totals and the guest's verdict: console, taint, pins), then the total.
+# Exit 1 if any kernel failed or has no result.
+#
+# usage: summary.sh BUILD KERNEL...
+build=$1
+shift
+rc=0 tp=0 tf=0 ts=0
 echo
-echo "${line#KUP-SUMMARY: }"
+for k in "$@"; do
+	log=$build/console-tests-$k.log
+	verdict=$(cat "$build/verdict-tests-$k" 2>/dev/null || echo "NO RUN")
+	line=$(tr -d '\r' <"$log" 2>/dev/null | grep -a '^KUP-SUMMARY: ' |
+	       tail -n 1)
+	line=${line#KUP-SUMMARY: selftests: }
+	if [ -z "$line" ]; then
+		echo "$k: no selftest summary, guest $verdict"
+		rc=1
+		continue
+	fi
+	echo "$k: $line, guest $verdict"
+	set -- $line
+	tp=$((tp + $1)) tf=$((tf + $3)) ts=$((ts + $5))
+	[ "$verdict" = PASS ] || rc=1
+done
+echo "total: $tp passed, $tf failed, $ts skipped$([ $rc = 0 ] || echo ', FAILED')"
+exit $rc

@@ -18,6 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * The runner pipes the output through tee: one line at a time, so that a
+ * hang shows where it hung.
+ */
+__attribute__((constructor)) static void kup_test_line_buffered(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
 #define ECHO_NAME	"kup_echo"
 #define ECHO_PATH	"/dev/kup_echo"
 #define ROT13_NAME	"kup_rot13"
