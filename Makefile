@@ -37,8 +37,8 @@ WARN := -Wall -Wextra -Werror
 TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
 # The selftests, in the order the guest runs them: a binary missing from
 # the guest is a failure, not a test silently not run.
-SELFTESTS := kup_region_test kup_chan_test kup_wake_test kup_kernproxy_test \
-	kup_cxx_test
+SELFTESTS := kup_region_test kup_chan_test kup_session_test kup_wake_test \
+	kup_kernproxy_test kup_cxx_test
 SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 	include/uapi/linux/kup.h)
 BIN := $(BUILD)/bin
@@ -155,7 +155,10 @@ headers-check:
 	$(CXX) -std=c++17 -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only $(BUILD)/hdr.cc
 
 # Boot KERNEL in QEMU with the modules and programs, run MODE, judge.
-GUEST = bash scripts/qemu-run.sh $(1) $(GUEST_IMAGE) $(MODDIR)/driver $(BIN) \
+# TESTS="kup_chan_test ..." runs some selftest binaries only.
+TESTS ?= $(SELFTESTS)
+GUEST = printf '%s\n' $(TESTS) >$(BIN)/selftests.list && \
+	bash scripts/qemu-run.sh $(1) $(GUEST_IMAGE) $(MODDIR)/driver $(BIN) \
 	$(BUILD) $(2) $(KERNEL)
 
 test-qemu: deps

@@ -12,23 +12,42 @@
 #include <linux/kthread.h>
 #include <linux/kup.h>
 #include <linux/module.h>
+#include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/string.h>
 #include <linux/wait_bit.h>
 
-#include "compat.h"
 #include "device.h"
 #include "region.h"
 
 /* Spins between two cond_resched() calls in a blocking kernel wait. */
 #define KUP_RESCHED_SPINS	256
+/*
+ * Internal flag of the data calls: the caller asked for KUP_NONBLOCK, so
+ * it may be in any context; its wake-ups of the process are deferred.
+ */
+#define KUP_DEFER		BIT(31)
 
 /* A kthread told to stop must not sleep again in a kup wait. */
 bool kup_should_stop(void)
 {
 	return (current->flags & PF_KTHREAD) && kthread_should_stop();
 }
+
+/*
+ * Sessions. The data calls work on one attachment of a channel: the one
+ * kup_wait_channel() reported (ch->bound holds its number, region->gen).
+ * When that attachment is gone, every call fails with -ENOTCONN, also
+ * when the channel has been attached again meanwhile. The session ends,
+ * ch->bound goes back to 0 and kup_wait_channel() may report the next
+ * attachment, when the client has learned that its attachment is over
+ * and holds none of its messages: a call failed with -ENOTCONN, -EPROTO
+ * or -EBADMSG (kup_chan_stale()), or kup_release() ended the last hold of
+ * such an attachment, or the client said so (kup_end_session()). So
+ * nothing a kernel thread does for one attachment reaches another, even
+ * when the thread that accepts channels is not the one that serves them.
+ */
 
 /*
  * Region lifetime in kernel calls. The data-path calls (kup_recv(),
@@ -46,7 +65,7 @@ bool kup_should_stop(void)
  * The ioctl paths (KUP_IOC_WAKE, _WAIT, _EVENTFD) count themselves in
  * r->inflight for the whole call: they are not the data path.
  */
-static struct kup_region *kup_op_begin(struct kup_chan *ch)
+struct kup_region *kup_op_begin(struct kup_chan *ch)
 {
 	struct kup_region *r;
 
@@ -58,7 +77,7 @@ static struct kup_region *kup_op_begin(struct kup_chan *ch)
 	return r;
 }
 
-static void kup_op_end(struct kup_region *r)
+void kup_op_end(struct kup_region *r)
 {
 	/*
 	 * Pairs with smp_mb() in kup_region_kill(): a killer that saw our
@@ -67,6 +86,57 @@ static void kup_op_end(struct kup_region *r)
 	 */
 	if (atomic_dec_and_test(&r->inflight))
 		wake_up_var(&r->inflight);
+}
+
+/*
+ * The attachment of the session (see above), inside the call's read-side
+ * section, or NULL: the call fails with -ENOTCONN.
+ */
+static __always_inline struct kup_region *kup_call_region(struct kup_chan *ch)
+	__must_hold(RCU)
+{
+	struct kup_region *r = rcu_dereference(ch->region);
+
+	if (likely(r && r->gen == READ_ONCE(ch->bound)))
+		return r;
+	return NULL;
+}
+
+/* End the session: kup_wait_channel() may report the next attachment. */
+static void kup_chan_unbind(struct kup_chan *ch, u64 bound)
+{
+	if (bound && cmpxchg(&ch->bound, bound, 0) == bound)
+		kup_dev_kick(ch->dev);
+}
+
+/*
+ * A data call failed: if the session's attachment is gone or broken and
+ * no message of it is held, the session is over (see above). Only the
+ * client's context clears ch->bound, and only kup_wait_channel() sets
+ * it, from 0 (device.c). Context: any.
+ */
+static void kup_chan_stale(struct kup_chan *ch)
+	__must_hold(RCU)
+{
+	u64 bound = READ_ONCE(ch->bound);
+	struct kup_region *r = rcu_dereference(ch->region);
+
+	if (!bound || READ_ONCE(ch->holding))
+		return;
+	if (r && r->gen == bound && !READ_ONCE(r->dead) &&
+	    !READ_ONCE(r->error))
+		return;
+	kup_chan_unbind(ch, bound);
+}
+
+/* Leave a data call's read-side section with its result. */
+static __always_inline int kup_call_end(struct kup_chan *ch, int ret)
+	__releases(RCU)
+{
+	if (unlikely(ret == -ENOTCONN || ret == -EPROTO || ret == -EBADMSG))
+		kup_chan_stale(ch);
+	rcu_read_unlock();
+	return ret;
 }
 
 /*
@@ -119,7 +189,10 @@ static bool kup_call_resume(struct kup_chan *ch, struct kup_region *r)
  * region of its last hold (ch->held) from one message to the next, so a
  * busy channel takes no reference per message; ch->holding says whether
  * the client uses the data now. Only the context driving the channel
- * writes ch->holding, and ch->held but for kup_chan_steal_held().
+ * writes ch->holding, and ch->held but for kup_chan_steal_held(). A hold
+ * is taken on the session's attachment only, and the session outlives
+ * its holds (kup_chan_stale()): so while a hold is active, ch->held is
+ * its region and is never replaced, whatever happens to the channel.
  *
  * When the region is detached, the reference is dropped by the detach if
  * no hold is active, else by the end of the hold. RCU settles which, as
@@ -135,6 +208,7 @@ static void kup_hold(struct kup_chan *ch, struct kup_region *r, u32 n)
 	struct kup_region *old;
 
 	if (READ_ONCE(ch->held) != r) {
+		/* No hold is active: the old region is an idle cache. */
 		kup_region_get(r);
 		old = xchg(&ch->held, r);
 		if (old)
@@ -356,11 +430,15 @@ static bool kup_user_turn(struct kup_region *r)
 
 	if (s >= r->nslots)
 		s = 0;
+	s = array_index_nospec(s, r->nslots);
 	return READ_ONCE(kup_slot(r, s)->turn) & 1;
 }
 
-/* Wake the process if the slot it sleeps on is now its. */
-static void kup_kwake(struct kup_chan *ch, struct kup_region *r)
+/*
+ * Wake the process if the slot it sleeps on is now its; defer: from an
+ * irq_work (the caller may be in any context, see kup_region_wake_user()).
+ */
+static void kup_kwake(struct kup_region *r, bool defer)
 {
 	/*
 	 * Need-wakeup, waker half: the turn stores before this, a full
@@ -372,19 +450,17 @@ static void kup_kwake(struct kup_chan *ch, struct kup_region *r)
 	smp_mb();
 	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
 		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
-		wake_up(&ch->uwq);
-		kup_region_notify(r);
+		kup_region_wake_user(r, defer);
 	}
 }
 
 /*
  * Pass the current slot's turn with a message of len bytes, in the slot's
- * line (flags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
- * the next slot.
+ * line (sflags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
+ * the next slot. flags: KUP_MORE, KUP_DEFER.
  */
-static __always_inline void kup_kpass(struct kup_chan *ch,
-				      struct kup_region *r, u32 len,
-				      u32 flags, bool more)
+static __always_inline void kup_kpass(struct kup_region *r, u32 len,
+				      u32 sflags, unsigned int flags)
 {
 	u32 s = r->kslot;
 	struct kup_slot *slot = kup_slot(r, s);
@@ -393,7 +469,7 @@ static __always_inline void kup_kpass(struct kup_chan *ch,
 
 	WRITE_ONCE(slot->len, len);
 	WRITE_ONCE(slot->seq, next);
-	WRITE_ONCE(slot->flags, flags);
+	WRITE_ONCE(slot->flags, sflags);
 	/*
 	 * Pairs with the acquire load of slot.turn in lib/kup.h
 	 * (__kup_turn): the process sees the message, len and seq before it
@@ -408,17 +484,18 @@ static __always_inline void kup_kpass(struct kup_chan *ch,
 	 * no batches: the next receive waits for a process that must be
 	 * awake.)
 	 */
-	if (!more || r->nslots == 1)
-		kup_kwake(ch, r);
+	if (!(flags & KUP_MORE) || r->nslots == 1)
+		kup_kwake(r, flags & KUP_DEFER);
 }
 
 /*
  * Copy a reply into the current slot, whose turn the kernel holds, pass
- * it, and end the hold of the message answered.
+ * it, and end the hold of the message answered. flags: as kup_kpass().
  */
 static __always_inline void kup_put_reply(struct kup_chan *ch,
 					  struct kup_region *r,
-					  const struct kup_msg *m, bool more)
+					  const struct kup_msg *m,
+					  unsigned int flags)
 	__must_hold(RCU)
 {
 	bool inl = m->len <= KUP_INLINE_MAX;
@@ -435,9 +512,22 @@ static __always_inline void kup_put_reply(struct kup_chan *ch,
 		else
 			memcpy(dst, m->data, m->len);
 	}
-	kup_kpass(ch, r, m->len, inl ? KUP_SLOT_INLINE : 0, more);
+	kup_kpass(r, m->len, inl ? KUP_SLOT_INLINE : 0, flags);
 	/* The data may have been held: end the hold only now. */
 	kup_unhold(ch, false);
+}
+
+/*
+ * Whether the current slot has a turn to answer: on a pipelined channel a
+ * reply answers a message received on its slot (answering one not yet
+ * received would destroy it); a ping-pong channel's turn may be answered
+ * unread, as in FreeBSD KUP.
+ */
+static __always_inline int kup_can_reply(struct kup_region *r)
+{
+	if (r->nslots > 1 && !r->kslots[r->kslot].consumed)
+		return -EBUSY;
+	return 0;
 }
 
 /*
@@ -448,12 +538,14 @@ static int kup_send_one(struct kup_chan *ch, struct kup_region *r,
 			const struct kup_msg *m, unsigned int flags)
 	__must_hold(RCU)
 {
-	int ret;
+	int ret = kup_can_reply(r);
 
+	if (ret)
+		return ret;
 	ret = kup_wait_kturn(ch, r, flags);
 	if (ret)
 		return ret;
-	kup_put_reply(ch, r, m, flags & KUP_MORE);
+	kup_put_reply(ch, r, m, flags);
 	return 0;
 }
 
@@ -474,9 +566,9 @@ int kup_send_batch(struct kup_dev *dev, unsigned int chan,
 		   const struct kup_msg *msgs, unsigned int n,
 		   unsigned int flags)
 {
+	unsigned int i, defer = flags & KUP_NONBLOCK ? KUP_DEFER : 0;
 	struct kup_region *r;
 	struct kup_chan *ch;
-	unsigned int i;
 	int ret;
 
 	if (!n)
@@ -485,7 +577,7 @@ int kup_send_batch(struct kup_dev *dev, unsigned int chan,
 	if (ret)
 		return ret;
 	rcu_read_lock();
-	r = rcu_dereference(ch->region);
+	r = kup_call_region(ch);
 	ret = -ENOTCONN;
 	if (!r)
 		goto out;
@@ -496,7 +588,8 @@ int kup_send_batch(struct kup_dev *dev, unsigned int chan,
 	for (i = 0; i < n; i++) {
 		ret = kup_send_one(ch, r, &msgs[i],
 				   (i ? KUP_NONBLOCK : flags & KUP_NONBLOCK) |
-				   (i + 1 < n ? KUP_MORE : flags & KUP_MORE));
+				   (i + 1 < n ? KUP_MORE : flags & KUP_MORE) |
+				   defer);
 		if (ret)
 			break;
 	}
@@ -505,12 +598,11 @@ int kup_send_batch(struct kup_dev *dev, unsigned int chan,
 	 * later sends never left the section, so r is still there.
 	 */
 	if (ret && i)
-		kup_kwake(ch, r);
+		kup_kwake(r, defer);
 	if (i)
 		ret = i;
 out:
-	rcu_read_unlock();
-	return ret;
+	return kup_call_end(ch, ret);
 }
 EXPORT_SYMBOL_GPL(kup_send_batch);
 
@@ -523,7 +615,8 @@ EXPORT_SYMBOL_GPL(kup_send_batch);
  * @flags: KUP_NONBLOCK
  *
  * Passing the turn ends a hold taken by kup_recv(): the received data
- * must not be used afterwards.
+ * must not be used afterwards. On a pipelined channel a reply answers a
+ * message received on its slot: -EBUSY when there is none (receive first).
  * Return: 0 or a negative errno (see include/linux/kup.h).
  */
 int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
@@ -650,7 +743,7 @@ int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
 	if (ret)
 		return ret;
 	rcu_read_lock();
-	r = rcu_dereference(ch->region);
+	r = kup_call_region(ch);
 	ret = r ? kup_wait_kturn(ch, r, flags) : -ENOTCONN;
 	if (ret)
 		goto out;
@@ -658,8 +751,7 @@ int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
 	if (ret > 0)
 		kup_hold(ch, r, ret);
 out:
-	rcu_read_unlock();
-	return ret;
+	return kup_call_end(ch, ret);
 }
 EXPORT_SYMBOL_GPL(kup_recv_batch);
 
@@ -732,6 +824,7 @@ EXPORT_SYMBOL_GPL(kup_recv);
 int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	      void *arg, unsigned int flags)
 {
+	unsigned int defer = flags & KUP_NONBLOCK ? KUP_DEFER : 0;
 	struct kup_msg msgs[KUP_SERVE_BATCH], reply;
 	unsigned int since = 0;	/* answered since the last reschedule */
 	struct kup_region *r;
@@ -744,7 +837,7 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	if (ret)
 		return ret;
 	rcu_read_lock();
-	r = rcu_dereference(ch->region);
+	r = kup_call_region(ch);
 	if (!r) {
 		ret = -ENOTCONN;
 		goto out;
@@ -754,7 +847,7 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 		if (!ret) {
 			/* Not ours yet: wake the process for the run so far. */
 			if (more)
-				kup_kwake(ch, r);
+				kup_kwake(r, defer);
 			more = false;
 			if (flags & KUP_NONBLOCK)
 				break;
@@ -786,7 +879,7 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 			 * The turn is ours (kup_take_run()), and only its
 			 * holder passes a turn: reply without looking again.
 			 */
-			kup_put_reply(ch, r, &reply, true);
+			kup_put_reply(ch, r, &reply, KUP_MORE | defer);
 			more = r->nslots > 1;
 			done++;
 			since++;
@@ -803,7 +896,7 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 			break;
 		since = 0;
 		if (more)
-			kup_kwake(ch, r);
+			kup_kwake(r, defer);
 		more = false;
 		kup_call_leave(r);
 		cond_resched();
@@ -818,10 +911,9 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	}
 end:
 	if (more)
-		kup_kwake(ch, r);
+		kup_kwake(r, defer);
 out:
-	rcu_read_unlock();
-	return ret ? ret : min_t(u64, done, INT_MAX);
+	return kup_call_end(ch, ret ? ret : min_t(u64, done, INT_MAX));
 }
 EXPORT_SYMBOL_GPL(kup_serve);
 
@@ -840,9 +932,36 @@ void kup_release(struct kup_dev *dev, unsigned int chan)
 		return;
 	rcu_read_lock();
 	kup_unhold(ch, true);
+	/* A session whose attachment is over ends with its last hold. */
+	kup_chan_stale(ch);
 	rcu_read_unlock();
 }
 EXPORT_SYMBOL_GPL(kup_release);
+
+/**
+ * kup_end_session() - stop serving the attachment of @chan
+ * @dev: the device
+ * @chan: channel index
+ *
+ * Ends every hold, and the session that kup_wait_channel() started: the
+ * data calls on @chan fail with -ENOTCONN until kup_wait_channel() reports
+ * the channel's next attachment. Call it when a thread stops serving a
+ * channel for a reason of its own (an error of its own, a protocol end);
+ * a call that failed because the process detached or broke the channel
+ * ends the session by itself, once no message is held. Context: any.
+ */
+void kup_end_session(struct kup_dev *dev, unsigned int chan)
+{
+	struct kup_chan *ch = kup_dev_chan(dev, chan);
+
+	if (!ch)
+		return;
+	rcu_read_lock();
+	kup_unhold(ch, true);
+	rcu_read_unlock();
+	kup_chan_unbind(ch, READ_ONCE(ch->bound));
+}
+EXPORT_SYMBOL_GPL(kup_end_session);
 
 /**
  * kup_send_buf() - wait for the turn and return the outgoing buffer
@@ -866,15 +985,17 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 	if (ret)
 		return ERR_PTR(ret);
 	rcu_read_lock();
-	r = rcu_dereference(ch->region);
-	ret = r ? kup_wait_kturn(ch, r, flags) : -ENOTCONN;
+	r = kup_call_region(ch);
+	ret = r ? kup_can_reply(r) : -ENOTCONN;
+	if (!ret)
+		ret = kup_wait_kturn(ch, r, flags);
 	if (!ret) {
 		*size = r->buf_size;
 		buf = kup_to_user(r, r->kslot);
 		/* Hold the region until kup_send_commit(). */
 		kup_hold(ch, r, 1);
 	}
-	rcu_read_unlock();
+	ret = kup_call_end(ch, ret);
 	return ret ? ERR_PTR(ret) : buf;
 }
 EXPORT_SYMBOL_GPL(kup_send_buf);
@@ -897,9 +1018,13 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 
 	if (!ch)
 		return -EINVAL;
-	/* The hold keeps r alive: no lookup needed. */
+	/*
+	 * The hold keeps r alive: no lookup needed. A detach waits for the
+	 * read-side section: no wake-up is queued after it (region.c).
+	 */
 	if (!ch->holding)
 		return -EINVAL;
+	rcu_read_lock();
 	r = ch->held;
 	ret = -EMSGSIZE;
 	if (len > r->buf_size)
@@ -909,20 +1034,21 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 		ret = ret ? ret : -EPROTO;
 		goto out;
 	}
-	/* Small messages go in the slot's line: one line for the reader. */
+	/*
+	 * Small messages go in the slot's line: one line for the reader.
+	 * Context: any, so the wake-up is deferred.
+	 */
 	if (len <= KUP_INLINE_MAX) {
 		memcpy(kup_slot(r, r->kslot)->data, kup_to_user(r, r->kslot),
 		       len);
-		kup_kpass(ch, r, len, KUP_SLOT_INLINE, false);
+		kup_kpass(r, len, KUP_SLOT_INLINE, KUP_DEFER);
 	} else {
-		kup_kpass(ch, r, len, 0, false);
+		kup_kpass(r, len, 0, KUP_DEFER);
 	}
 	ret = 0;
 out:
-	rcu_read_lock();
 	kup_unhold(ch, false);
-	rcu_read_unlock();
-	return ret;
+	return kup_call_end(ch, ret);
 }
 EXPORT_SYMBOL_GPL(kup_send_commit);
 
@@ -938,10 +1064,9 @@ static ssize_t kup_chan_query(struct kup_dev *dev, unsigned int chan,
 	if (ret)
 		return ret;
 	rcu_read_lock();
-	r = rcu_dereference(ch->region);
+	r = kup_call_region(ch);
 	ret = !r ? -ENOTCONN : slots ? r->nslots : r->buf_size;
-	rcu_read_unlock();
-	return ret;
+	return kup_call_end(ch, ret);
 }
 
 /**
@@ -976,43 +1101,30 @@ int kup_chan_slots(struct kup_dev *dev, unsigned int chan)
 EXPORT_SYMBOL_GPL(kup_chan_slots);
 
 /* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
-int kup_chan_wake(struct kup_chan *ch)
+int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
 {
-	struct kup_region *r = kup_op_begin(ch);
-
-	if (!r)
-		return -ENOTCONN;
 	/* Concurrent WAKEs from one process may lose a count: only stats. */
 	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
 	wake_up(&ch->kwq);
-	kup_op_end(r);
 	return 0;
 }
 
-/* KUP_IOC_EVENTFD */
-int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd)
-{
-	struct kup_region *r = kup_op_begin(ch);
-	int ret;
-
-	if (!r)
-		return -ENOTCONN;
-	ret = kup_region_set_eventfd(r, fd);
-	kup_op_end(r);
-	return ret;
-}
-
-bool kup_chan_user_turn(struct kup_chan *ch)
+/* poll(): what channel ch shows to file kf. */
+__poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
 {
 	struct kup_region *r;
-	bool ret = false;
+	__poll_t mask = 0;
 
 	rcu_read_lock();
 	r = rcu_dereference(ch->region);
-	if (r)
-		ret = kup_user_turn(r);
+	if (r && r->owner == kf) {
+		if (kup_user_turn(r))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (READ_ONCE(r->error))
+			mask |= EPOLLERR;
+	}
 	rcu_read_unlock();
-	return ret;
+	return mask;
 }
 
 static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
@@ -1024,25 +1136,62 @@ static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
 /*
  * KUP_IOC_WAIT: sleep until the process holds the turn (or the channel
  * stops). The library set ustate.uwait and re-checked the turn first, so
- * kup_kpass() wakes us.
+ * kup_kwake() wakes us. r is counted in r->inflight (kup_op_begin()).
  */
-int kup_chan_wait_user(struct kup_chan *ch)
+int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
 {
 	struct kup_dev *dev = ch->dev;
-	struct kup_region *r = kup_op_begin(ch);
 	int ret;
 
-	if (!r)
-		return -ENOTCONN;
 	ret = wait_event_interruptible(ch->uwq, kup_user_ready(dev, r));
 	if (ret)
-		ret = -EINTR;
-	else if (READ_ONCE(dev->dead))
-		ret = -ESHUTDOWN;
-	else if (READ_ONCE(r->dead))
-		ret = -ENOTCONN;
-	else if (READ_ONCE(r->error))
-		ret = -READ_ONCE(r->error);
-	kup_op_end(r);
-	return ret;
+		return -EINTR;
+	if (READ_ONCE(dev->dead))
+		return -ESHUTDOWN;
+	if (READ_ONCE(r->dead))
+		return -ENOTCONN;
+	if (READ_ONCE(r->error))
+		return -READ_ONCE(r->error);
+	return 0;
+}
+
+/**
+ * __kup_recv_flat() - kupdev_receive(): kup_recv(), the message in its buffer
+ * @dev: the device
+ * @chan: channel index
+ *
+ * The FreeBSD KUP API returns no length: its clients read the buffer,
+ * often up to a NUL. So the message is always in the slot's to_kernel
+ * buffer (an inline one is copied there), followed by a NUL when there
+ * is room: a reader never runs into another message's bytes or past the
+ * buffer.
+ * Return: the message, or NULL.
+ */
+void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	struct kup_msg msg;
+	u8 *buf = NULL;
+	int ret;
+
+	ret = kup_call_chan(dev, chan, &ch);
+	if (ret)
+		return NULL;
+	rcu_read_lock();
+	r = kup_call_region(ch);
+	ret = r ? kup_wait_kturn(ch, r, 0) : -ENOTCONN;
+	if (!ret)
+		ret = kup_take_run(r, &msg, 1);
+	if (ret > 0) {
+		kup_hold(ch, r, 1);
+		buf = kup_to_kernel(r, r->kslot);
+		if (msg.data != buf)
+			memcpy(buf, msg.data, msg.len);
+		if (msg.len < r->buf_size)
+			buf[msg.len] = '\0';
+		ret = 0;
+	}
+	kup_call_end(ch, ret);
+	return buf;
 }

@@ -1,20 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The one place for kernel-version differences. kup is written against
- * current mainline; older kernels get what they lack here, preferably by
- * feature test rather than by version number.
+ * The one place for kernel-version differences, force-included into every
+ * file (driver/Kbuild). kup is written against current mainline; older
+ * kernels get what they lack here, under the mainline name. Where a
+ * distribution may backport a change, the test is on the headers of the
+ * kernel we build for (KUP_HAVE_* from driver/Kbuild), not on its version.
+ *
+ * The oldest kernel: 6.1, the oldest one the test bed boots. (kup needs at
+ * least FOLL_LONGTERM pins that fork copies early (5.9), unrcu_pointer()
+ * (5.14) and the maple-tree VMA iterator (6.1).)
  */
 #ifndef _KUP_COMPAT_H
 #define _KUP_COMPAT_H
 
 #include <linux/version.h>
 
-/* pin_user_pages_fast(), unpin_user_pages_dirty_lock(), FOLL_LONGTERM. */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 8, 0)
-#error "kup needs Linux 5.8 or later"
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
+#error "kup needs Linux 6.1 or later"
 #endif
 
-/* Timers: renamed in 6.2 (timer_delete_sync) and 6.16 (timer_container_of). */
+/* 6.2 renamed del_timer_sync(); 6.16 renamed from_timer(). */
 #include <linux/timer.h>
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 #define timer_delete_sync(t) del_timer_sync(t)
@@ -23,12 +28,29 @@
 #define timer_container_of(var, t, field) from_timer(var, t, field)
 #endif
 
-/* eventfd_signal() lost its count argument in 6.8. */
+/* 6.8: eventfd_signal() lost its count argument. */
 #include <linux/eventfd.h>
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 8, 0)
-#define kup_eventfd_signal(ctx) eventfd_signal(ctx, 1)
-#else
-#define kup_eventfd_signal(ctx) eventfd_signal(ctx)
+#ifndef KUP_HAVE_EVENTFD_SIGNAL_1
+#define eventfd_signal(ctx) eventfd_signal(ctx, 1)
+#endif
+
+/* 6.5: pin_user_pages() lost its vmas argument. */
+#include <linux/mm.h>
+#ifndef KUP_HAVE_PIN_USER_PAGES_4
+#define pin_user_pages(start, nr, flags, pages) \
+	pin_user_pages(start, nr, flags, pages, NULL)
+#endif
+
+/* 6.13: hrtimer_setup() sets the callback with the clock and mode. */
+#include <linux/hrtimer.h>
+#ifndef KUP_HAVE_HRTIMER_SETUP
+static inline void hrtimer_setup(struct hrtimer *timer,
+				 enum hrtimer_restart (*fn)(struct hrtimer *),
+				 clockid_t clock_id, enum hrtimer_mode mode)
+{
+	hrtimer_init(timer, clock_id, mode);
+	timer->function = fn;
+}
 #endif
 
 #endif /* _KUP_COMPAT_H */

@@ -5,9 +5,15 @@
  *
  * Lifetime: a device is referenced by its client (until kup_dev_destroy())
  * and by every open file; the last reference frees it. A channel holds one
- * reference to its attached region; kernel calls take their own while they
- * use it, so a detach or a dying process never pulls memory out from under
- * a kernel thread.
+ * reference to its attached region, and a detach waits for the kernel
+ * calls under way (see chan.c): a detach or a dying process never pulls
+ * memory out from under a kernel thread. A hold (a message the client
+ * received) keeps the region until it ends.
+ *
+ * Ownership: a region belongs to the file it was attached through and to
+ * the process that attached it (region->owner, region->mm); the channel
+ * ioctls check both on the region they find, so a racing detach and
+ * attach cannot hand one process another's channel.
  */
 
 #include <linux/bitmap.h>
@@ -21,9 +27,37 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
-#include "compat.h"
 #include "device.h"
 #include "region.h"
+
+/* kup_wait_channel() and kup_poll() learn of releases and notifies here. */
+static void kup_dev_wake_files(struct kup_dev *dev)
+{
+	struct kup_file *kf;
+	unsigned long flags;
+
+	spin_lock_irqsave(&dev->files_lock, flags);
+	list_for_each_entry(kf, &dev->files, node)
+		wake_up_all(&kf->poll_wq);
+	spin_unlock_irqrestore(&dev->files_lock, flags);
+}
+
+static void kup_dev_kick_fn(struct irq_work *work)
+{
+	struct kup_dev *dev = container_of(work, struct kup_dev, kick_work);
+
+	wake_up_all(&dev->attach_wq);
+	kup_dev_wake_files(dev);
+}
+
+/*
+ * Wake kup_wait_channel() and every poller of the device, from any
+ * context (an irq_work: see kup_region_wake_user()).
+ */
+void kup_dev_kick(struct kup_dev *dev)
+{
+	irq_work_queue(&dev->kick_work);
+}
 
 static unsigned int kup_default_spins = 2000;
 module_param_named(spins, kup_default_spins, uint, 0644);
@@ -33,6 +67,7 @@ static void kup_dev_free(struct kref *ref)
 {
 	struct kup_dev *dev = container_of(ref, struct kup_dev, ref);
 
+	irq_work_sync(&dev->kick_work);
 	bitmap_free(dev->pending);
 	kfree(dev);
 }
@@ -83,8 +118,11 @@ struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 	}
 	kref_init(&dev->ref);
 	mutex_init(&dev->lock);
+	raw_spin_lock_init(&dev->bind_lock);
 	init_waitqueue_head(&dev->attach_wq);
-	init_waitqueue_head(&dev->poll_wq);
+	spin_lock_init(&dev->files_lock);
+	INIT_LIST_HEAD(&dev->files);
+	init_irq_work(&dev->kick_work, kup_dev_kick_fn);
 	atomic64_set(&dev->notify_count, 0);
 	strscpy(dev->name, name, sizeof(dev->name));
 	dev->nchan = nchan;
@@ -190,7 +228,7 @@ void kup_dev_shutdown(struct kup_dev *dev)
 	}
 	mutex_unlock(&dev->lock);
 	wake_up_all(&dev->attach_wq);
-	wake_up_all(&dev->poll_wq);
+	kup_dev_wake_files(dev);
 }
 EXPORT_SYMBOL_GPL(kup_dev_shutdown);
 
@@ -234,14 +272,56 @@ EXPORT_SYMBOL_GPL(kup_dev_destroy);
 void kup_notify(struct kup_dev *dev)
 {
 	atomic64_inc(&dev->notify_count);
-	wake_up_all(&dev->poll_wq);
+	kup_dev_kick(dev);
 }
 EXPORT_SYMBOL_GPL(kup_notify);
 
+/*
+ * The next attachment to report: pending, and on a channel the client no
+ * longer works on (ch->bound is 0: the previous session ended). Binding
+ * it makes it the one the client's data calls work on. The pending bit
+ * and the binding change together under bind_lock; the client's context
+ * clears a binding without it (chan.c), but only a non-zero one.
+ */
+static int kup_take_pending(struct kup_dev *dev)
+{
+	struct kup_region *r;
+	unsigned long flags;
+	unsigned int i;
+	int ret = -EAGAIN;
+
+	for_each_set_bit(i, dev->pending, dev->nchan) {
+		struct kup_chan *ch = &dev->chans[i];
+
+		if (READ_ONCE(ch->bound))
+			continue;
+		raw_spin_lock_irqsave(&dev->bind_lock, flags);
+		if (!READ_ONCE(ch->bound) && test_and_clear_bit(i, dev->pending)) {
+			rcu_read_lock();
+			r = rcu_dereference(ch->region);
+			if (r) {
+				WRITE_ONCE(ch->bound, r->gen);
+				ret = i;
+			}
+			rcu_read_unlock();
+		}
+		raw_spin_unlock_irqrestore(&dev->bind_lock, flags);
+		if (ret >= 0)
+			break;
+	}
+	return ret;
+}
+
 static bool kup_attach_ready(struct kup_dev *dev)
 {
-	return READ_ONCE(dev->dead) || kup_should_stop() ||
-	       !bitmap_empty(dev->pending, dev->nchan);
+	unsigned int i;
+
+	if (READ_ONCE(dev->dead) || kup_should_stop())
+		return true;
+	for_each_set_bit(i, dev->pending, dev->nchan)
+		if (!READ_ONCE(dev->chans[i].bound))
+			return true;
+	return false;
 }
 
 /**
@@ -249,23 +329,27 @@ static bool kup_attach_ready(struct kup_dev *dev)
  * @dev: the device
  * @flags: KUP_NONBLOCK to fail with -EAGAIN instead of waiting
  *
- * Each attach is reported once.
- * Context: process context unless KUP_NONBLOCK.
+ * Each attachment is reported once, and starts a session: the data calls
+ * on the channel work on this attachment only. When the process detaches,
+ * they fail with -ENOTCONN; once one has (with no message held, else once
+ * kup_release() ended the hold), the session is over and the channel's
+ * next attachment can be reported. So nothing a client does for one
+ * attachment ever reaches the next, even when one thread accepts and
+ * another serves.
+ * Context: process context unless KUP_NONBLOCK; any but hard interrupts
+ * with it.
  * Return: the channel index, or -ESHUTDOWN, -EAGAIN, -EINTR.
  */
 int kup_wait_channel(struct kup_dev *dev, unsigned int flags)
 {
-	unsigned int i;
 	int ret;
 
 	for (;;) {
 		if (READ_ONCE(dev->dead))
 			return -ESHUTDOWN;
-		for_each_set_bit(i, dev->pending, dev->nchan)
-			if (test_and_clear_bit(i, dev->pending))
-				return i;
-		if (flags & KUP_NONBLOCK)
-			return -EAGAIN;
+		ret = kup_take_pending(dev);
+		if (ret >= 0 || (flags & KUP_NONBLOCK))
+			return ret;
 		ret = wait_event_interruptible(dev->attach_wq,
 					       kup_attach_ready(dev));
 		if (ret || kup_should_stop())
@@ -290,24 +374,34 @@ static int kup_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	kref_get(&dev->ref);
 	kf->dev = dev;
+	init_waitqueue_head(&kf->poll_wq);
+	spin_lock_irq(&dev->files_lock);
+	list_add(&kf->node, &dev->files);
+	spin_unlock_irq(&dev->files_lock);
 	file->private_data = kf;
 	return nonseekable_open(inode, file);
+}
+
+/* The region attached to ch, under dev->lock. */
+static struct kup_region *kup_chan_locked(struct kup_chan *ch)
+{
+	return rcu_dereference_protected(ch->region,
+					 lockdep_is_held(&ch->dev->lock));
 }
 
 /* Called with dev->lock held; the caller puts the returned region. */
 static struct kup_region *kup_chan_detach(struct kup_chan *ch)
 {
 	struct kup_dev *dev = ch->dev;
-	struct kup_region *r;
+	struct kup_region *r = kup_chan_locked(ch);
 
-	r = rcu_dereference_protected(ch->region, lockdep_is_held(&dev->lock));
 	RCU_INIT_POINTER(ch->region, NULL);
-	ch->owner = NULL;
 	clear_bit(ch->index, dev->pending);
 	WRITE_ONCE(r->dead, true);
 	if (!READ_ONCE(dev->dead))
 		kup_region_set_state(r, KUP_STATE_DETACHED, 0);
 	kup_chan_wake_all(ch);
+	wake_up_all(r->pollq);
 	return r;
 }
 
@@ -336,15 +430,19 @@ static int kup_release_file(struct inode *inode, struct file *file)
 
 	for (i = 0; i < dev->nchan; i++) {
 		struct kup_chan *ch = &dev->chans[i];
-		struct kup_region *r = NULL;
+		struct kup_region *r;
 
 		mutex_lock(&dev->lock);
-		if (ch->owner == kf)
-			r = kup_chan_detach(ch);
+		r = kup_chan_locked(ch);
+		r = r && r->owner == kf ? kup_chan_detach(ch) : NULL;
 		mutex_unlock(&dev->lock);
+		/* Waits until no wake-up of kf->poll_wq can come from r. */
 		if (r)
 			kup_chan_finish_detach(ch, r);
 	}
+	spin_lock_irq(&dev->files_lock);
+	list_del(&kf->node);
+	spin_unlock_irq(&dev->files_lock);
 	kup_dev_put(dev);
 	kfree(kf);
 	return 0;
@@ -378,11 +476,11 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 	struct kup_chan *ch = NULL;
 	unsigned int i;
 	long ret;
+	u64 gen;
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags || arg.reserved ||
-	    arg.nslots > KUP_MAX_SLOTS)
+	if (arg.flags || arg.reserved || arg.nslots > KUP_MAX_SLOTS)
 		return -EINVAL;
 	if (arg.chan != KUP_CHAN_ANY && arg.chan >= dev->nchan)
 		return -EINVAL;
@@ -418,16 +516,31 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 	arg.chan = ch->index;
 	arg.buf_size = r->buf_size;
 	r->hdr->chan = ch->index;
-	ret = -EFAULT;
-	if (copy_to_user(argp, &arg, sizeof(arg)))
-		goto err_unlock;
-
-	ch->owner = kf;
+	r->owner = kf;
+	r->uwq = &ch->uwq;
+	r->pollq = &kf->poll_wq;
+	gen = ++ch->gen_next;
+	r->gen = gen;
 	rcu_assign_pointer(ch->region, r);
 	set_bit(ch->index, dev->pending);
 	mutex_unlock(&dev->lock);
 	wake_up_all(&dev->attach_wq);
-	return 0;
+
+	/*
+	 * Copy out with no lock held: the argument may sit on a page that
+	 * faults for as long as its owner likes (userfaultfd, FUSE). If it
+	 * cannot be written, undo the attach, unless another thread of the
+	 * process detached it meanwhile.
+	 */
+	if (!copy_to_user(argp, &arg, sizeof(arg)))
+		return 0;
+	mutex_lock(&dev->lock);
+	r = kup_chan_locked(ch);
+	r = r && r->gen == gen ? kup_chan_detach(ch) : NULL;
+	mutex_unlock(&dev->lock);
+	if (r)
+		kup_chan_finish_detach(ch, r);
+	return -EFAULT;
 
 err_unlock:
 	mutex_unlock(&dev->lock);
@@ -435,7 +548,7 @@ err_unlock:
 	return ret;
 }
 
-/* The channel a request names, if this file attached it. */
+/* Read a channel request; the channel it names, or NULL with *err. */
 static struct kup_chan *kup_req_chan(struct kup_file *kf, void __user *argp,
 				     long *err)
 {
@@ -449,12 +562,38 @@ static struct kup_chan *kup_req_chan(struct kup_file *kf, void __user *argp,
 	if (req.flags || req.reserved)
 		return NULL;
 	ch = kup_dev_chan(kf->dev, req.chan);
-	if (!ch)
-		return NULL;
-	*err = -ENOTCONN;
-	if (READ_ONCE(ch->owner) != kf)
-		return NULL;
 	return ch;
+}
+
+/*
+ * Whether the calling process may use region r through file kf: 0, or
+ * -ENOTCONN (attached through another file, or not at all), -EPERM
+ * (attached by another process sharing the file: a fork child).
+ */
+static long kup_may_use(struct kup_file *kf, struct kup_region *r)
+{
+	if (!r || r->owner != kf)
+		return -ENOTCONN;
+	if (r->mm != current->mm)
+		return -EPERM;
+	return 0;
+}
+
+/*
+ * The region of channel ch for an ioctl of kf, counted in r->inflight
+ * (kup_op_end() when done), or NULL with *err.
+ */
+static struct kup_region *kup_ioctl_region(struct kup_file *kf,
+					   struct kup_chan *ch, long *err)
+{
+	struct kup_region *r = kup_op_begin(ch);
+
+	*err = kup_may_use(kf, r);
+	if (*err && r) {
+		kup_op_end(r);
+		r = NULL;
+	}
+	return r;
 }
 
 static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
@@ -468,19 +607,39 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 	if (!ch)
 		return ret;
 	mutex_lock(&dev->lock);
-	if (ch->owner == kf)
+	ret = kup_may_use(kf, kup_chan_locked(ch));
+	if (!ret)
 		r = kup_chan_detach(ch);
 	mutex_unlock(&dev->lock);
+	if (r)
+		kup_chan_finish_detach(ch, r);
+	return ret;
+}
+
+/* KUP_IOC_WAKE, KUP_IOC_WAIT */
+static long kup_ioctl_chan(struct kup_file *kf, void __user *argp, bool wait)
+{
+	struct kup_region *r;
+	struct kup_chan *ch;
+	long ret;
+
+	ch = kup_req_chan(kf, argp, &ret);
+	if (!ch)
+		return ret;
+	r = kup_ioctl_region(kf, ch, &ret);
 	if (!r)
-		return -ENOTCONN;
-	kup_chan_finish_detach(ch, r);
-	return 0;
+		return ret;
+	ret = wait ? kup_chan_wait_user(ch, r) : kup_chan_wake(ch, r);
+	kup_op_end(r);
+	return ret;
 }
 
 static long kup_ioctl_eventfd(struct kup_file *kf, void __user *argp)
 {
 	struct kup_eventfd arg;
+	struct kup_region *r;
 	struct kup_chan *ch;
+	long ret;
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
@@ -489,17 +648,18 @@ static long kup_ioctl_eventfd(struct kup_file *kf, void __user *argp)
 	ch = kup_dev_chan(kf->dev, arg.chan);
 	if (!ch)
 		return -EINVAL;
-	if (READ_ONCE(ch->owner) != kf)
-		return -ENOTCONN;
-	return kup_chan_set_eventfd(ch, arg.fd);
+	r = kup_ioctl_region(kf, ch, &ret);
+	if (!r)
+		return ret;
+	ret = kup_region_set_eventfd(r, arg.fd);
+	kup_op_end(r);
+	return ret;
 }
 
 static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct kup_file *kf = file->private_data;
 	void __user *argp = (void __user *)arg;
-	struct kup_chan *ch;
-	long ret;
 
 	switch (cmd) {
 	case KUP_IOC_INFO:
@@ -509,11 +669,9 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KUP_IOC_DETACH:
 		return kup_ioctl_detach(kf, argp);
 	case KUP_IOC_WAKE:
-		ch = kup_req_chan(kf, argp, &ret);
-		return ch ? kup_chan_wake(ch) : ret;
+		return kup_ioctl_chan(kf, argp, false);
 	case KUP_IOC_WAIT:
-		ch = kup_req_chan(kf, argp, &ret);
-		return ch ? kup_chan_wait_user(ch) : ret;
+		return kup_ioctl_chan(kf, argp, true);
 	case KUP_IOC_EVENTFD:
 		return kup_ioctl_eventfd(kf, argp);
 	default:
@@ -522,9 +680,13 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 }
 
 /*
- * Readable when a channel this file attached holds a user turn. Only a
- * process that set ustate.uwait is woken by the kernel's pass (see
- * kup_kpass()); lib/kup.h kup_chan_arm() does that for event loops.
+ * Readable when a channel this file attached holds a user turn; an error
+ * when one broke. One wait queue per file, whatever its channels: a
+ * channel attached after epoll registered the file still wakes it, and
+ * aio and io_uring (at most one or two queues per file) work with any
+ * number of channels. Only a process that set ustate.uwait is woken by
+ * the kernel's pass (see kup_kwake()); lib/kup.h kup_chan_arm() does that
+ * for event loops.
  */
 static __poll_t kup_poll(struct file *file, poll_table *wait)
 {
@@ -533,16 +695,9 @@ static __poll_t kup_poll(struct file *file, poll_table *wait)
 	__poll_t mask = 0;
 	unsigned int i;
 
-	poll_wait(file, &dev->poll_wq, wait);
-	for (i = 0; i < dev->nchan; i++) {
-		struct kup_chan *ch = &dev->chans[i];
-
-		if (READ_ONCE(ch->owner) != kf)
-			continue;
-		poll_wait(file, &ch->uwq, wait);
-		if (kup_chan_user_turn(ch))
-			mask |= EPOLLIN | EPOLLRDNORM;
-	}
+	poll_wait(file, &kf->poll_wq, wait);
+	for (i = 0; i < dev->nchan; i++)
+		mask |= kup_chan_poll(&dev->chans[i], kf);
 	if (atomic64_read(&dev->notify_count) != READ_ONCE(kf->notify_seen))
 		mask |= EPOLLPRI;
 	if (READ_ONCE(dev->dead))

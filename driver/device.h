@@ -2,11 +2,14 @@
 #ifndef _KUP_DEVICE_H
 #define _KUP_DEVICE_H
 
+#include <linux/irq_work.h>
 #include <linux/kref.h>
+#include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
 #include <linux/nospec.h>
 #include <linux/rcupdate.h>
+#include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <uapi/linux/kup.h>
 
@@ -15,15 +18,31 @@ struct kup_region;
 /* One open file of a kup device. */
 struct kup_file {
 	struct kup_dev *dev;
+	struct list_head node;		/* on dev->files */
 	u64 notify_seen;		/* notify_count acknowledged by INFO */
+	/*
+	 * The one wait queue poll() registers: woken by passes to an armed
+	 * channel of this file, attach, detach, breakage, shutdown, notify.
+	 */
+	wait_queue_head_t poll_wq;
 };
 
 struct kup_chan {
 	struct kup_dev *dev;
 	u32 index;
-	/* Attached region; written under dev->lock, read under RCU. */
+	/*
+	 * Attached region; written under dev->lock, read under RCU. Its
+	 * owner, gen and wait queues are set before it is published.
+	 */
 	struct kup_region __rcu *region;
-	struct kup_file *owner;		/* under dev->lock */
+	u64 gen_next;			/* under dev->lock */
+	/*
+	 * The attachment (region->gen) the client works on, or 0: set by
+	 * kup_wait_channel() when it reports the channel, cleared by the
+	 * client's context once that attachment is gone and no hold is
+	 * active. Data calls work only on this attachment (see chan.c).
+	 */
+	u64 bound;
 	/*
 	 * The region of the last hold (kup_recv(), kup_send_buf()), with a
 	 * reference kept from one message to the next; holding: how many
@@ -47,8 +66,12 @@ struct kup_dev {
 	bool dead;			/* shut down: READ_ONCE/WRITE_ONCE */
 	bool registered;
 	struct mutex lock;		/* attach, detach, shutdown */
+	raw_spinlock_t bind_lock;	/* pending -> bound (kup_wait_channel) */
 	wait_queue_head_t attach_wq;	/* kup_wait_channel() */
-	wait_queue_head_t poll_wq;	/* poll() on the device fds */
+	spinlock_t files_lock;
+	struct list_head files;		/* open files, for their poll_wq */
+	/* kup_notify() and a channel's release, from any context */
+	struct irq_work kick_work;
 	atomic64_t notify_count;
 	unsigned long *pending;		/* attached, not yet returned by wait */
 	struct kup_chan chans[];
@@ -65,13 +88,17 @@ static inline struct kup_chan *kup_dev_chan(struct kup_dev *dev,
 
 struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 				 unsigned int buf_pages, bool fixed);
+void kup_dev_kick(struct kup_dev *dev);
 bool kup_should_stop(void);
 
 /* chan.c: the user-side ioctls of the turn protocol */
-int kup_chan_wake(struct kup_chan *ch);
-int kup_chan_set_eventfd(struct kup_chan *ch, u32 fd);
-int kup_chan_wait_user(struct kup_chan *ch);
-bool kup_chan_user_turn(struct kup_chan *ch);
+int kup_chan_wake(struct kup_chan *ch, struct kup_region *r);
+int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r);
+__poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf);
 bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r);
+struct kup_region *kup_op_begin(struct kup_chan *ch);
+void kup_op_end(struct kup_region *r);
+/* chan.c: kupdev_receive() */
+void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan);
 
 #endif /* _KUP_DEVICE_H */

@@ -262,8 +262,8 @@ static int kb_worker_fn(void *arg)
 		if (kup_chan_slots(kb_dev, w->chan) == 1)
 			kup_pass(kb_dev, w->chan, 0);
 		kb_serve(w);
-		/* A failed call leaves a hold in place: end it. */
-		kup_release(kb_dev, w->chan);
+		/* However it ended (KB_OP_PROTO: by hand), it is over. */
+		kup_end_session(kb_dev, w->chan);
 	}
 	return 0;
 }

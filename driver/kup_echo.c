@@ -12,9 +12,22 @@
  * they reach the process's memory only through the kernel mapping kup
  * made of it.
  *
- * Commands for tests (a message that starts with them):
- *   "KUPECHO:HOLD"     keep the turn until the session ends: the process
- *                      can then test -EAGAIN, blocking, signals, shutdown;
+ * Commands for tests (a message that starts with them), obeyed only when
+ * the module is loaded with test_commands=1 (otherwise they are echoed as
+ * any message):
+ *   "KUPECHO:HOLD"     keep the turn until the session ends, re-reading the
+ *                      turn word every 20 ms: the process can then test
+ *                      -EAGAIN, blocking, signals, shutdown, garbage;
+ *   "KUPECHO:PARK"     hold the message until a test writes to
+ *                      /sys/kernel/debug/kup_echo/resume (at most 10 s;
+ *                      counted in "parked" first); then try a non-blocking
+ *                      kup_recv() on the channel ("park_recv": its result,
+ *                      or 1 if it took a message), check that the held
+ *                      message still reads as before ("park_intact") and
+ *                      echo it ("park_send": the result);
+ *   "KUPECHO:HARDIRQ"  park as PARK; after the resume, echo from a hard-irq
+ *                      hrtimer with KUP_NONBLOCK ("irq_send": the result);
+ *   "KUPECHO:SOFTIRQ"  the same from a timer, in softirq ("soft_send");
  *   "KUPECHO:DELAY"    echo after 50 ms, so that the process is asleep
  *                      (in a kup wait, poll, epoll or io_uring) first;
  *   "KUPECHO:NBPROBE"  echo, then from a timer (softirq context) try
@@ -35,6 +48,7 @@
 
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
+#include <linux/hrtimer.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/kup.h>
@@ -44,8 +58,6 @@
 #include <linux/slab.h>
 #include <linux/wait.h>
 
-#include "compat.h"
-
 #define ECHO_CMD		"KUPECHO:"	/* what every command starts with */
 #define ECHO_CMD_HOLD		"KUPECHO:HOLD"
 #define ECHO_CMD_NBPROBE	"KUPECHO:NBPROBE"
@@ -53,6 +65,9 @@
 #define ECHO_CMD_CALLS		"KUPECHO:CALLS"
 #define ECHO_CMD_STOP		"KUPECHO:STOP"
 #define ECHO_CMD_OVERSIZE	"KUPECHO:OVERSIZE"
+#define ECHO_CMD_PARK		"KUPECHO:PARK"
+#define ECHO_CMD_HARDIRQ	"KUPECHO:HARDIRQ"
+#define ECHO_CMD_SOFTIRQ	"KUPECHO:SOFTIRQ"
 
 /* Messages taken at once from a pipelined channel. */
 #define ECHO_BATCH		16
@@ -65,6 +80,10 @@ static unsigned int pages = 1024;
 module_param(pages, uint, 0444);
 MODULE_PARM_DESC(pages, "Largest buffer per direction, in pages");
 
+static bool test_commands;
+module_param(test_commands, bool, 0444);
+MODULE_PARM_DESC(test_commands, "Obey the KUPECHO: commands of the selftests (off: echo every message)");
+
 static unsigned int spins = 500;
 module_param(spins, uint, 0644);
 MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep (read at each attach)");
@@ -76,6 +95,10 @@ struct echo_worker {
 	wait_queue_head_t wq;
 	struct timer_list probe;
 	struct completion probed;
+	/* HARDIRQ, SOFTIRQ: the message a timer answers */
+	struct hrtimer irq_timer;
+	struct timer_list soft_timer;
+	struct kup_msg irq_msg;
 	/* the command echo_handle() left to echo_serve() */
 	struct kup_msg cmd;
 };
@@ -96,6 +119,15 @@ static atomic64_t echo_batched;		/* messages taken in batches of 2+ */
 static atomic_t echo_nb_recv;
 static atomic_t echo_nb_send;
 static atomic_t echo_nb_serve;
+/* PARK, HARDIRQ, SOFTIRQ: a hand-off with the test, and what followed */
+static atomic64_t echo_parked;
+static atomic_t echo_resumes;
+static DECLARE_WAIT_QUEUE_HEAD(echo_resume_wq);
+static atomic_t echo_park_recv;
+static atomic_t echo_park_intact;
+static atomic_t echo_park_send;
+static atomic_t echo_irq_send;
+static atomic_t echo_soft_send;
 
 static void echo_count_error(int err)
 {
@@ -129,6 +161,28 @@ static void echo_probe_fn(struct timer_list *t)
 	complete(&w->probed);
 }
 
+/* Hard-irq hrtimer: answer the parked message, never sleeping. */
+static enum hrtimer_restart echo_irq_fn(struct hrtimer *t)
+{
+	struct echo_worker *w = container_of(t, struct echo_worker, irq_timer);
+
+	atomic_set(&echo_irq_send, kup_send(echo_dev, w->chan, w->irq_msg.data,
+					    w->irq_msg.len, KUP_NONBLOCK));
+	complete(&w->probed);
+	return HRTIMER_NORESTART;
+}
+
+/* Timer callback, softirq context: the same. */
+static void echo_soft_fn(struct timer_list *t)
+{
+	struct echo_worker *w = timer_container_of(w, t, soft_timer);
+
+	atomic_set(&echo_soft_send, kup_send(echo_dev, w->chan,
+					     w->irq_msg.data, w->irq_msg.len,
+					     KUP_NONBLOCK));
+	complete(&w->probed);
+}
+
 static bool echo_wakeup(struct echo_worker *w)
 {
 	return atomic_read(&w->attached) || kthread_should_stop();
@@ -137,26 +191,99 @@ static bool echo_wakeup(struct echo_worker *w)
 /* Keep the turn until this session ends. */
 static int echo_hold(struct echo_worker *w)
 {
+	const void *data;
 	ssize_t ret;
 
 	kup_release(echo_dev, w->chan);
 	while (!kthread_should_stop()) {
-		ret = kup_chan_buf_size(echo_dev, w->chan);
-		if (ret < 0)
-			return ret;
-		if (atomic_read(&w->attached))
-			return -ENOTCONN;	/* a new session is waiting */
-		wait_event_interruptible_timeout(w->wq, echo_wakeup(w),
+		/*
+		 * Reads the turn word (garbage breaks the channel) and fails
+		 * once the process detached; -EDEADLK: we still hold it.
+		 */
+		ret = kup_recv(echo_dev, w->chan, &data, KUP_NONBLOCK);
+		if (ret != -EDEADLK)
+			return ret < 0 ? ret : -EPROTO;
+		wait_event_interruptible_timeout(w->wq, kthread_should_stop(),
 						 HZ / 50);
 	}
 	return -EINTR;
+}
+
+/* Wait (at most 10 s) until a test writes to the "resume" file. */
+static int echo_park(void)
+{
+	int seen = atomic_read(&echo_resumes);
+
+	atomic64_inc(&echo_parked);
+	if (!wait_event_timeout(echo_resume_wq,
+				atomic_read(&echo_resumes) != seen ||
+				kthread_should_stop(), 10 * HZ))
+		return -ETIMEDOUT;
+	return kthread_should_stop() ? -EINTR : 0;
+}
+
+/* FNV-1a over the message: did it change? */
+static u32 echo_sum(const struct kup_msg *m)
+{
+	const u8 *p = m->data;
+	u32 h = 2166136261U;
+	size_t i;
+
+	for (i = 0; i < m->len; i++)
+		h = (h ^ p[i]) * 16777619U;
+	return h;
+}
+
+/*
+ * PARK: while we held the message, the process may have detached and
+ * another attached the channel. Nothing of the new attachment may reach
+ * us, and the held message must stay readable.
+ */
+static int echo_park_probe(struct echo_worker *w, const struct kup_msg *m)
+{
+	u32 sum = echo_sum(m);
+	const void *data;
+	ssize_t len;
+	int ret;
+
+	ret = echo_park();
+	if (ret)
+		return ret;
+	len = kup_recv(echo_dev, w->chan, &data, KUP_NONBLOCK);
+	atomic_set(&echo_park_recv, len < 0 ? len : 1);
+	atomic_set(&echo_park_intact, echo_sum(m) == sum);
+	ret = kup_send(echo_dev, w->chan, m->data, m->len, 0);
+	atomic_set(&echo_park_send, ret);
+	return ret;
+}
+
+/* HARDIRQ, SOFTIRQ: park, then a timer answers with KUP_NONBLOCK. */
+static int echo_timer_send(struct echo_worker *w, const struct kup_msg *m,
+			   bool hard)
+{
+	int ret = echo_park();
+
+	if (ret)
+		return ret;
+	w->irq_msg = *m;
+	reinit_completion(&w->probed);
+	if (hard)
+		hrtimer_start(&w->irq_timer, ns_to_ktime(NSEC_PER_MSEC),
+			      HRTIMER_MODE_REL_HARD);
+	else
+		mod_timer(&w->soft_timer, jiffies + 1);
+	wait_for_completion(&w->probed);
+	ret = atomic_read(hard ? &echo_irq_send : &echo_soft_send);
+	if (!ret)
+		this_cpu_inc(echo_messages);
+	return ret;
 }
 
 static bool echo_is_cmd(const void *data, ssize_t len, const char *cmd)
 {
 	size_t n = strlen(cmd);
 
-	return len >= n && !memcmp(data, cmd, n);
+	return READ_ONCE(test_commands) && len >= n && !memcmp(data, cmd, n);
 }
 
 /* Echo a run of plain messages in one call; returns 0 or why it ends. */
@@ -189,6 +316,12 @@ static int echo_cmd(struct echo_worker *w, const struct kup_msg *m,
 
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_HOLD))
 		return echo_hold(w);
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_PARK))
+		return echo_park_probe(w, m);
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_HARDIRQ))
+		return echo_timer_send(w, m, true);
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_SOFTIRQ))
+		return echo_timer_send(w, m, false);
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_CALLS))
 		*calls = true;
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_DELAY)) {
@@ -309,8 +442,11 @@ static int echo_worker_fn(void *arg)
 			break;
 		atomic_dec(&w->attached);
 		ret = echo_serve(w);
-		/* A failed call leaves a hold in place: end it. */
-		kup_release(echo_dev, w->chan);
+		/*
+		 * Whatever ended it (a failed call leaves a hold in place),
+		 * the session is over: the next attachment may come.
+		 */
+		kup_end_session(echo_dev, w->chan);
 		echo_count_error(ret);
 		/* The session ended: its channel is free again. */
 		if (ret != -ESHUTDOWN)
@@ -360,9 +496,30 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "nb_recv %d\n", atomic_read(&echo_nb_recv));
 	seq_printf(m, "nb_send %d\n", atomic_read(&echo_nb_send));
 	seq_printf(m, "nb_serve %d\n", atomic_read(&echo_nb_serve));
+	seq_printf(m, "parked %lld\n", atomic64_read(&echo_parked));
+	seq_printf(m, "park_recv %d\n", atomic_read(&echo_park_recv));
+	seq_printf(m, "park_intact %d\n", atomic_read(&echo_park_intact));
+	seq_printf(m, "park_send %d\n", atomic_read(&echo_park_send));
+	seq_printf(m, "irq_send %d\n", atomic_read(&echo_irq_send));
+	seq_printf(m, "soft_send %d\n", atomic_read(&echo_soft_send));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(echo_stats);
+
+/* Any write resumes the parked worker (see ECHO_CMD_PARK). */
+static ssize_t echo_resume_write(struct file *file, const char __user *buf,
+				 size_t count, loff_t *ppos)
+{
+	atomic_inc(&echo_resumes);
+	wake_up_all(&echo_resume_wq);
+	return count;
+}
+
+static const struct file_operations echo_resume_fops = {
+	.owner = THIS_MODULE,
+	.write = echo_resume_write,
+	.llseek = noop_llseek,
+};
 
 static void echo_stop_threads(void)
 {
@@ -374,6 +531,8 @@ static void echo_stop_threads(void)
 		if (echo_workers[i].task)
 			kthread_stop(echo_workers[i].task);
 		timer_delete_sync(&echo_workers[i].probe);
+		timer_delete_sync(&echo_workers[i].soft_timer);
+		hrtimer_cancel(&echo_workers[i].irq_timer);
 	}
 }
 
@@ -401,6 +560,9 @@ static int __init echo_init(void)
 		init_waitqueue_head(&w->wq);
 		init_completion(&w->probed);
 		timer_setup(&w->probe, echo_probe_fn, 0);
+		timer_setup(&w->soft_timer, echo_soft_fn, 0);
+		hrtimer_setup(&w->irq_timer, echo_irq_fn, CLOCK_MONOTONIC,
+			      HRTIMER_MODE_REL_HARD);
 	}
 	for (i = 0; i < nchan; i++) {
 		struct echo_worker *w = &echo_workers[i];
@@ -422,6 +584,8 @@ static int __init echo_init(void)
 	echo_debugfs = debugfs_create_dir("kup_echo", NULL);
 	debugfs_create_file("stats", 0444, echo_debugfs, NULL,
 			    &echo_stats_fops);
+	debugfs_create_file("resume", 0200, echo_debugfs, NULL,
+			    &echo_resume_fops);
 	return 0;
 
 err_stop:

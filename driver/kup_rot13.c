@@ -9,6 +9,7 @@
  */
 
 #include <linux/atomic.h>
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/kup.h>
 #include <linux/module.h>
@@ -30,6 +31,21 @@ struct rot13_worker {
 	char *buf;
 };
 
+/*
+ * For the selftests only: with test_stall set, a worker stops between
+ * taking a message and answering it (counted in test_stalled) until
+ * test_resume changes, at most 10 s.
+ */
+static bool test_stall;
+module_param(test_stall, bool, 0644);
+MODULE_PARM_DESC(test_stall, "Selftests: stop before each answer until test_resume changes");
+static unsigned int test_stalled;
+module_param(test_stalled, uint, 0444);
+MODULE_PARM_DESC(test_stalled, "Selftests: answers stopped by test_stall");
+static unsigned int test_resume;
+module_param(test_resume, uint, 0644);
+MODULE_PARM_DESC(test_resume, "Selftests: change it to resume a stopped answer");
+
 static struct kupdev_softc *rot13_sc;
 static struct task_struct *rot13_acceptor;
 static struct rot13_worker *rot13_workers;
@@ -41,6 +57,16 @@ static char rot13(char c)
 	if ((c >= 'n' && c <= 'z') || (c >= 'N' && c <= 'Z'))
 		return c - 13;
 	return c;
+}
+
+static void rot13_stall(void)
+{
+	unsigned int seen = READ_ONCE(test_resume), i;
+
+	WRITE_ONCE(test_stalled, test_stalled + 1);
+	for (i = 0; i < 500 && READ_ONCE(test_resume) == seen &&
+	     !kthread_should_stop(); i++)
+		msleep(20);
 }
 
 static void rot13_serve(struct rot13_worker *w)
@@ -62,6 +88,8 @@ static void rot13_serve(struct rot13_worker *w)
 		for (i = 0; i < len; i++)
 			w->buf[i] = rot13(w->buf[i]);
 		w->buf[len] = '\0';
+		if (READ_ONCE(test_stall))
+			rot13_stall();
 		if (kupdev_send(rot13_sc, w->buf, len + 1, w->chan))
 			return;
 	}

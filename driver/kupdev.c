@@ -69,13 +69,13 @@ int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
 }
 EXPORT_SYMBOL_GPL(kupdev_send);
 
+/*
+ * KUP returns no length: the message is always in the channel's buffer,
+ * followed by a NUL when it leaves room (see __kup_recv_flat()).
+ */
 void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
 {
-	const void *data;
-	ssize_t len;
-
-	len = kup_recv(sc->dev, chan_id, &data, 0);
-	return len < 0 ? NULL : (void *)data;
+	return __kup_recv_flat(sc->dev, chan_id);
 }
 EXPORT_SYMBOL_GPL(kupdev_receive);
 

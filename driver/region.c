@@ -2,24 +2,32 @@
 /*
  * User memory for kup channels: account, pin, map; and the reverse.
  *
- * The model is net/xdp/xdp_umem.c: charge the pages to the caller's
- * RLIMIT_MEMLOCK (CAP_IPC_LOCK exempt), pin them with FOLL_LONGTERM so
- * they can neither move nor be reclaimed, and vmap() them so that any
- * kernel thread, not only the attaching process, can reach the memory.
- * Release runs in reverse order behind a refcount, after an RCU grace
- * period, so a kernel thread that looked the region up never touches it
- * after it is gone.
+ * The model is net/xdp/xdp_umem.c and io_uring's buffers: charge the pages
+ * to the user's RLIMIT_MEMLOCK (user->locked_vm, shared by every process
+ * of the user; CAP_IPC_LOCK exempt) and show them in the process's VmPin,
+ * pin them with FOLL_LONGTERM so they can neither move nor be reclaimed,
+ * and vmap() them so that any kernel thread, not only the attaching
+ * process, can reach the memory. Only anonymous, shmem and hugetlb memory
+ * is accepted (kup_vma_ok()). Release runs in reverse order behind a
+ * refcount, after an RCU grace period, so a kernel thread that looked the
+ * region up never touches it after it is gone.
  */
 
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/fs.h>
+#include <linux/hugetlb_inline.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/user.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
+#include <uapi/linux/magic.h>
 
-#include "compat.h"
 #include "region.h"
 
 static struct workqueue_struct *kup_wq;
@@ -70,18 +78,60 @@ static size_t kup_layout(u64 len, u32 nslots, u32 want, u32 min_buf,
 	return base;
 }
 
+/*
+ * Charge npages to the user's RLIMIT_MEMLOCK unless the caller has
+ * CAP_IPC_LOCK, as io_uring and AF_XDP do: the limit holds for all the
+ * user's processes together, forks included. The pages show in the
+ * process's VmPin either way.
+ */
+static int kup_account(struct kup_region *r)
+{
+	unsigned long limit, cur, want;
+	struct user_struct *user;
+
+	if (!capable(CAP_IPC_LOCK)) {
+		user = get_uid(current_user());
+		limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+		cur = atomic_long_read(&user->locked_vm);
+		do {
+			if (check_add_overflow(cur, r->npages, &want) ||
+			    want > limit) {
+				free_uid(user);
+				return -ENOMEM;
+			}
+		} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur,
+						  want));
+		r->user = user;
+	}
+	r->mm = current->mm;
+	mmgrab(r->mm);
+	atomic64_add(r->npages, &r->mm->pinned_vm);
+	return 0;
+}
+
+static void kup_unaccount(struct kup_region *r)
+{
+	atomic64_sub(r->npages, &r->mm->pinned_vm);
+	mmdrop(r->mm);
+	if (r->user) {
+		atomic_long_sub(r->npages, &r->user->locked_vm);
+		free_uid(r->user);
+	}
+}
+
 static void kup_region_free(struct kup_region *r)
 {
 	/* After a grace period (see the callers): no reader is left. */
 	struct eventfd_ctx *evfd = rcu_dereference_protected(r->evfd, true);
 
+	/* No wake-up is queued after a kill; one may still run. */
+	irq_work_sync(&r->wake_work);
 	if (evfd)
 		eventfd_ctx_put(evfd);
 	vunmap(r->vaddr);
 	/* The kernel may have written any page: mark them all dirty. */
 	unpin_user_pages_dirty_lock(r->pages, r->npages, true);
-	account_locked_vm(r->mm, r->npages, false);
-	mmdrop(r->mm);
+	kup_unaccount(r);
 	kvfree(r->pages);
 	kfree(r->kslots);
 	kfree(r);
@@ -135,6 +185,11 @@ void kup_region_kill(struct kup_region *r)
 	/* Pairs with atomic_dec_and_test() in kup_op_end() (driver/chan.c). */
 	smp_mb();
 	wait_var_event(&r->inflight, !atomic_read(&r->inflight));
+	/*
+	 * Every call that could queue a wake-up saw r->dead or has left:
+	 * after this, none runs, and the owner's file may go.
+	 */
+	irq_work_sync(&r->wake_work);
 }
 
 /*
@@ -148,16 +203,41 @@ void kup_region_put_killed(struct kup_region *r)
 		kup_region_free(r);
 }
 
-/* Signal the channel's eventfd, if any. Context: any. */
-void kup_region_notify(struct kup_region *r)
+/*
+ * Wake whoever waits for the process's side of the channel: threads in
+ * KUP_IOC_WAIT, poll/epoll/io_uring on the owner's file, the eventfd.
+ * Process context (or softirq, outside of the scheduler's locks).
+ */
+static void kup_region_wake_now(struct kup_region *r)
 {
 	struct eventfd_ctx *evfd;
 
+	wake_up(r->uwq);
+	wake_up(r->pollq);
 	rcu_read_lock();
 	evfd = rcu_dereference(r->evfd);
 	if (evfd)
-		kup_eventfd_signal(evfd);
+		eventfd_signal(evfd);
 	rcu_read_unlock();
+}
+
+static void kup_region_wake_fn(struct irq_work *work)
+{
+	kup_region_wake_now(container_of(work, struct kup_region, wake_work));
+}
+
+/*
+ * Wake the process's waiters now, or with defer from an irq_work: a
+ * wait-queue or eventfd wake-up takes locks that a caller in hard-irq
+ * context, in a tracepoint under the scheduler's locks, or on PREEMPT_RT
+ * must not take. Context: any with defer, else process context.
+ */
+void kup_region_wake_user(struct kup_region *r, bool defer)
+{
+	if (defer)
+		irq_work_queue(&r->wake_work);
+	else
+		kup_region_wake_now(r);
 }
 
 /* Register (or with KUP_EVENTFD_NONE remove) the eventfd. Process context. */
@@ -189,28 +269,74 @@ void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
 	 * the error code.
 	 */
 	smp_store_release(&r->ks->state, state);
-	/* An event loop waiting for this channel must learn that it stopped. */
-	kup_region_notify(r);
+	/*
+	 * Threads asleep in KUP_IOC_WAIT, poll and the eventfd must learn
+	 * that the channel stopped. Any context (kup_break() runs in kernel
+	 * calls made from any context): deferred.
+	 */
+	kup_region_wake_user(r, true);
 }
 
+/*
+ * The memory a region may live in: anonymous private memory, shmem (a
+ * memfd, shared anonymous memory, a tmpfs file, all on tmpfs) and hugetlb.
+ * A long-term pin of any other file's pages would have the kernel write
+ * page cache behind its filesystem's back (6.1's GUP allows it, later ones
+ * refuse some cases): refused on every kernel alike.
+ */
+static bool kup_vma_ok(struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP))
+		return false;
+	if (vma_is_anonymous(vma) || is_vm_hugetlb_page(vma))
+		return true;
+	return vma->vm_file &&
+	       file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC;
+}
+
+/*
+ * Check every VMA of the range and pin it, under one mmap_read_lock(), so
+ * the mapping cannot change between the check and the pin. EFAULT for a
+ * hole or memory GUP refuses (read-only), EOPNOTSUPP for a wrong kind.
+ */
 static int kup_pin(struct kup_region *r, unsigned long addr)
 {
+	VMA_ITERATOR(vmi, current->mm, addr);
+	unsigned long end = addr + r->npages * PAGE_SIZE, next = addr;
+	struct vm_area_struct *vma;
 	unsigned long done = 0;
-	int ret;
+	long ret = 0;
 
-	while (done < r->npages) {
-		ret = pin_user_pages_fast(addr + done * PAGE_SIZE,
-					  r->npages - done,
-					  FOLL_WRITE | FOLL_LONGTERM,
-					  r->pages + done);
-		if (ret <= 0) {
-			if (done)
-				unpin_user_pages(r->pages, done);
-			return ret ? ret : -EFAULT;
+	if (mmap_read_lock_killable(current->mm))
+		return -EINTR;
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_start > next) {
+			ret = -EFAULT;
+			break;
 		}
-		done += ret;
+		if (!kup_vma_ok(vma)) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		next = vma->vm_end;
 	}
-	return 0;
+	if (!ret && next < end)
+		ret = -EFAULT;
+	while (!ret && done < r->npages) {
+		ret = pin_user_pages(addr + done * PAGE_SIZE, r->npages - done,
+				     FOLL_WRITE | FOLL_LONGTERM,
+				     r->pages + done);
+		if (ret > 0) {
+			done += ret;
+			ret = 0;
+		} else if (!ret) {
+			ret = -EFAULT;
+		}
+	}
+	mmap_read_unlock(current->mm);
+	if (ret && done)
+		unpin_user_pages(r->pages, done);
+	return ret;
 }
 
 /*
@@ -296,6 +422,7 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
 		return ERR_PTR(-ENOMEM);
 	refcount_set(&r->ref, 1);
 	INIT_RCU_WORK(&r->free_work, kup_region_free_work);
+	init_irq_work(&r->wake_work, kup_region_wake_fn);
 	r->buf_size = buf_size;
 	r->nslots = nslots;
 	r->npages = PAGE_ALIGN(base + 2 * nslots * buf_size) >> PAGE_SHIFT;
@@ -308,12 +435,9 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
 	if (!r->pages)
 		goto err_free;
 
-	/* Charged to RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK. */
-	ret = account_locked_vm(current->mm, r->npages, true);
+	ret = kup_account(r);
 	if (ret)
 		goto err_pages;
-	r->mm = current->mm;
-	mmgrab(r->mm);
 
 	ret = kup_pin(r, addr);
 	if (ret)
@@ -330,8 +454,7 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
 err_unpin:
 	unpin_user_pages(r->pages, r->npages);
 err_unaccount:
-	account_locked_vm(r->mm, r->npages, false);
-	mmdrop(r->mm);
+	kup_unaccount(r);
 err_pages:
 	kvfree(r->pages);
 err_free:

@@ -2,13 +2,17 @@
 #ifndef _KUP_REGION_H
 #define _KUP_REGION_H
 
+#include <linux/irq_work.h>
 #include <linux/refcount.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <uapi/linux/kup.h>
 
+struct kup_file;
 struct mm_struct;
 struct page;
+struct user_struct;
 
 /* The kernel's own state of one slot. */
 struct kup_kslot {
@@ -26,11 +30,20 @@ struct kup_region {
 	refcount_t ref;
 	atomic_t inflight;		/* kernel calls using the region now */
 	struct rcu_work free_work;
+	/* Wake-ups of the process deferred from any context (irq_work) */
+	struct irq_work wake_work;
 
 	struct page **pages;
 	unsigned long npages;
-	struct mm_struct *mm;		/* mmgrab()ed, for the unaccounting */
+	struct mm_struct *mm;		/* mmgrab()ed: the attaching process */
+	struct user_struct *user;	/* charged for RLIMIT_MEMLOCK, or NULL */
 	void *vaddr;
+
+	/* Set at attach, under the device's lock, before it is published. */
+	u64 gen;			/* which attachment of the channel */
+	struct kup_file *owner;		/* the file it was attached through */
+	wait_queue_head_t *uwq;		/* KUP_IOC_WAIT sleepers (channel's) */
+	wait_queue_head_t *pollq;	/* poll on the owner's file */
 
 	struct kup_region_hdr *hdr;
 	struct kup_kstate *ks;
@@ -79,7 +92,7 @@ void kup_region_put_sync(struct kup_region *r);
 void kup_region_set_state(struct kup_region *r, u32 state, u32 error);
 void kup_region_kill(struct kup_region *r);
 void kup_region_put_killed(struct kup_region *r);
-void kup_region_notify(struct kup_region *r);
+void kup_region_wake_user(struct kup_region *r, bool defer);
 int kup_region_set_eventfd(struct kup_region *r, u32 fd);
 
 int kup_region_init(void);

@@ -27,7 +27,12 @@ vmstat() {
 
 mode=$(cat /kup/mode)
 echo "KUP-GUEST: booted $(uname -r), $(nproc) CPUs, mode $mode"
-for m in kup kup_echo kup_rot13 kup_bench; do
+# Huge pages for the MAP_HUGETLB tests.
+echo 8 >/proc/sys/vm/nr_hugepages
+insmod /kup/kup.ko || fail "insmod kup"
+# The echo client obeys the selftests' commands only when asked to.
+insmod /kup/kup_echo.ko test_commands=1 || fail "insmod kup_echo"
+for m in kup_rot13 kup_bench; do
 	insmod /kup/$m.ko || fail "insmod $m"
 done
 lsmod | sed 's/^/KUP-GUEST: lsmod: /'

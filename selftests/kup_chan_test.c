@@ -340,7 +340,7 @@ TEST(shutdown_while_blocked)
 	EXPECT_EQ(-ESHUTDOWN, kup_send(ch, "x", 1, KUP_SPIN_ONLY));
 	EXPECT_EQ(0, kup_chan_close(ch));
 	kup_close(dev);
-	snprintf(cmd, sizeof(cmd), "insmod %s", ko);
+	snprintf(cmd, sizeof(cmd), "insmod %s test_commands=1", ko);
 	ASSERT_EQ(0, system(cmd));
 	ASSERT_TRUE(path_wait(ECHO_PATH, 5000));
 }
@@ -386,7 +386,7 @@ TEST(killed_while_kernel_waits)
  */
 TEST(detach_after_traffic_frees_at_once)
 {
-	long pins0 = pins_held(), vm0 = vm_locked_kb();
+	long pins0 = pins_held(), vm0 = vm_pinned_kb();
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
 	int ret, i;
@@ -400,7 +400,7 @@ TEST(detach_after_traffic_frees_at_once)
 	EXPECT_LT(pins0, pins_held());
 	EXPECT_EQ(0, kup_chan_close(ch));
 	EXPECT_EQ(pins0, pins_held());
-	EXPECT_EQ(vm0, vm_locked_kb());
+	EXPECT_EQ(vm0, vm_pinned_kb());
 	kup_close(dev);
 }
 

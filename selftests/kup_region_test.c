@@ -7,8 +7,11 @@
  */
 #include "kup_test.h"
 
+#include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -138,7 +141,7 @@ TEST_F(region, attach_several_mib)
 {
 	size_t len = self->info.region_size;
 	long npages = len / self->page;
-	long lck0 = vm_locked_kb();
+	long lck0 = vm_pinned_kb();
 	const struct kup_region_hdr *h;
 	void *mem;
 	__u32 chan = 0;
@@ -152,11 +155,11 @@ TEST_F(region, attach_several_mib)
 	EXPECT_EQ(self->info.max_buf_size, h->buf_size);
 	EXPECT_EQ(0, h->to_kernel_off % self->page);
 	EXPECT_EQ(self->pins0 + npages, pins_held());
-	EXPECT_EQ(lck0 + npages * (long)(self->page / 1024), vm_locked_kb());
+	EXPECT_EQ(lck0 + npages * (long)(self->page / 1024), vm_pinned_kb());
 
 	ASSERT_EQ(0, detach(self->fd, chan));
 	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
-	EXPECT_EQ(lck0, vm_locked_kb());
+	EXPECT_EQ(lck0, vm_pinned_kb());
 	free(mem);
 }
 
@@ -399,6 +402,225 @@ TEST_F(region, unmapped_hole)
 	munmap(mem, len);
 }
 
+/* Attach len bytes at mem with nothing else to it: 0 or -errno. */
+static int attach_detach(int fd, void *mem, size_t len)
+{
+	__u32 chan = 0;
+	int ret = attach(fd, mem, len, KUP_CHAN_ANY, &chan);
+
+	return ret ? ret : detach(fd, chan);
+}
+
+/*
+ * The memory an attach accepts: anonymous private memory, shmem (memfd,
+ * shared anonymous, a tmpfs file) and hugetlb. A file mapping of any other
+ * filesystem (here ramfs; on disk filesystems the kernel would write page
+ * cache behind the filesystem's back) is refused with EOPNOTSUPP, on every
+ * kernel, even when only part of the range is such a mapping.
+ */
+TEST_F(region, memory_types)
+{
+	size_t len = 4 * self->page, huge = 2 << 20;
+	char dir[] = "/tmp/kup-ramfs.XXXXXX", path[64];
+	int mfd, rfd, tfd;
+	char *mem;
+
+	/* shmem: a memfd, shared anonymous memory, a tmpfs file. */
+	mfd = memfd_create("kup", MFD_CLOEXEC);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, len));
+	mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_EQ(0, attach_detach(self->fd, mem, len));
+	munmap(mem, len);
+	close(mfd);
+	mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_EQ(0, attach_detach(self->fd, mem, len));
+	munmap(mem, len);
+
+	/* hugetlb (the guest reserves huge pages). */
+	mem = (char *)mmap(NULL, huge, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem) TH_LOG("MAP_HUGETLB: %s", strerror(errno));
+	EXPECT_EQ(0, attach_detach(self->fd, mem, huge));
+	munmap(mem, huge);
+
+	/* A file on ramfs, shared and private: refused. */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	ASSERT_EQ(0, mount("none", dir, "ramfs", 0, NULL));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	rfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_LE(0, rfd);
+	ASSERT_EQ(0, ftruncate(rfd, len));
+	mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	memset(mem, 1, len);
+	EXPECT_EQ(-EOPNOTSUPP, attach_detach(self->fd, mem, len));
+	munmap(mem, len);
+	mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, rfd,
+			   0);
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_EQ(-EOPNOTSUPP, attach_detach(self->fd, mem, len));
+	munmap(mem, len);
+
+	/* Half anonymous, half the ramfs file: refused as a whole. */
+	mem = (char *)mmap(NULL, 2 * len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_NE(MAP_FAILED, mmap(mem + len, len, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_FIXED, rfd, 0));
+	memset(mem, 1, 2 * len);
+	EXPECT_EQ(-EOPNOTSUPP, attach_detach(self->fd, mem, 2 * len));
+	EXPECT_EQ(0, attach_detach(self->fd, mem, len));
+	munmap(mem, 2 * len);
+	close(rfd);
+	ASSERT_EQ(0, umount(dir));
+	rmdir(dir);
+
+	/* A tmpfs file is shmem: accepted. */
+	snprintf(path, sizeof(path), "/tmp/kup-tmpfs.%d", getpid());
+	tfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_LE(0, tfd);
+	unlink(path);
+	ASSERT_EQ(0, ftruncate(tfd, len));
+	mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, tfd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_EQ(0, attach_detach(self->fd, mem, len));
+	munmap(mem, len);
+	close(tfd);
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+}
+
+/*
+ * An attach whose argument sits on a page that faults forever (here a
+ * write-protected userfaultfd page: the kernel's copy back blocks) holds
+ * no lock meanwhile: another process attaches and closes, and the client
+ * module unloads, while it waits.
+ */
+struct uffd_attach {
+	int fd;
+	struct kup_attach *arg;
+	volatile int ret;
+};
+
+static void *uffd_attacher(void *p)
+{
+	struct uffd_attach *u = (struct uffd_attach *)p;
+
+	u->ret = ioctl(u->fd, KUP_IOC_ATTACH, u->arg) < 0 ? -errno : 0;
+	return NULL;
+}
+
+/*
+ * Run fn in a child process and wait for it at most 10 s: its exit code,
+ * or -ETIMEDOUT (the child is left behind, blocked).
+ */
+static int child_bounded(int (*fn)(void))
+{
+	int status, i;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		_exit(fn());
+	for (i = 0; i < 10000; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -EINTR;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+static int attach_and_close(void)
+{
+	size_t len = 2 * sysconf(_SC_PAGESIZE);
+	void *mem = alloc_region(len);
+	int fd = open(ECHO_PATH, O_RDWR | O_CLOEXEC);
+
+	if (!mem || fd < 0 || attach(fd, mem, len, KUP_CHAN_ANY, NULL))
+		return 1;
+	close(fd);
+	return 0;
+}
+
+static int unload_echo(void)
+{
+	return system("rmmod kup_echo") ? 1 : 0;
+}
+
+TEST_F(region, copy_out_holds_no_lock)
+{
+	const char *ko = getenv("KUP_ECHO_KO");
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	struct uffdio_writeprotect wp;
+	struct uffd_attach u = { .fd = self->fd, .ret = 1 };
+	size_t len = 4 * self->page;
+	void *mem = alloc_region(len);
+	struct pollfd pfd;
+	struct uffd_msg msg;
+	char *argpage, cmd[512];
+	pthread_t t;
+	int uffd;
+
+	ASSERT_NE(NULL, ko);
+	ASSERT_NE(NULL, mem);
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(errno));
+	api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+	argpage = (char *)mmap(NULL, self->page, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, argpage);
+	u.arg = (struct kup_attach *)argpage;
+	memset(u.arg, 0, sizeof(*u.arg));
+	u.arg->addr = (uintptr_t)mem;
+	u.arg->len = len;
+	u.arg->chan = KUP_CHAN_ANY;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)argpage;
+	reg.range.len = self->page;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+	memset(&wp, 0, sizeof(wp));
+	wp.range = reg.range;
+	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp));
+
+	/* The attach reads its argument, pins, then faults writing it back. */
+	ASSERT_EQ(0, pthread_create(&t, NULL, uffd_attacher, &u));
+	pfd.fd = uffd;
+	pfd.events = POLLIN;
+	ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	ASSERT_EQ(sizeof(msg), read(uffd, &msg, sizeof(msg)));
+	EXPECT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+	EXPECT_EQ((uintptr_t)argpage, msg.arg.pagefault.address &
+		  ~(__u64)(self->page - 1));
+	EXPECT_EQ(1, u.ret);
+
+	/* Another process attaches and closes; the client module unloads. */
+	EXPECT_EQ(0, child_bounded(attach_and_close));
+	EXPECT_EQ(0, child_bounded(unload_echo));
+
+	/* Let the copy finish: the attach completes, on a dead device. */
+	wp.mode = 0;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, u.ret);
+	close(self->fd);
+	self->fd = -1;
+	snprintf(cmd, sizeof(cmd), "lsmod | grep -q '^kup_echo ' || insmod %s test_commands=1", ko);
+	EXPECT_EQ(0, system(cmd));
+	EXPECT_TRUE(path_wait(ECHO_PATH, 5000));
+	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
+	close(uffd);
+	munmap(argpage, self->page);
+	free(mem);
+}
+
 TEST_F(region, read_only_refused)
 {
 	size_t len = 4 * self->page;
@@ -485,10 +707,10 @@ TEST_F(region, memlock_limit)
 		if (attach(self->fd, mem, 4 * self->page, KUP_CHAN_ANY, &chan))
 			_exit(12);
 		/* status_fd was opened while we could still read it. */
-		if (vm_locked_kb_fd(status_fd) !=
+		if (vm_pinned_kb_fd(status_fd) !=
 		    region_pages(mem) * (long)self->page / 1024)
 			_exit(13);
-		if (detach(self->fd, chan) || vm_locked_kb_fd(status_fd) != 0)
+		if (detach(self->fd, chan) || vm_pinned_kb_fd(status_fd) != 0)
 			_exit(14);
 		_exit(0);
 	}
@@ -624,17 +846,17 @@ TEST_F(region, notify_channels_available)
 /* Closing the fd undoes everything, including the memlock charge. */
 TEST_F(region, close_releases)
 {
-	long lck0 = vm_locked_kb();
+	long lck0 = vm_pinned_kb();
 	void *mem = alloc_region(16 * self->page);
 
 	ASSERT_NE(NULL, mem);
 	ASSERT_EQ(0, attach(self->fd, mem, 16 * self->page, KUP_CHAN_ANY,
 			    NULL));
 	EXPECT_EQ(lck0 + region_pages(mem) * (long)self->page / 1024,
-		  vm_locked_kb());
+		  vm_pinned_kb());
 	close(self->fd);
 	self->fd = -1;
-	EXPECT_EQ(lck0, vm_locked_kb());
+	EXPECT_EQ(lck0, vm_pinned_kb());
 	EXPECT_EQ(self->pins0, pins_wait(self->pins0, 5000));
 	free(mem);
 }

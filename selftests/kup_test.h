@@ -92,8 +92,12 @@ static inline long pins_wait(long want, int ms)
 	return now;
 }
 
-/* VmLck in kB from an open /proc/<pid>/status (re-read from offset 0). */
-static inline long vm_locked_kb_fd(int fd)
+/*
+ * VmPin in kB from an open /proc/<pid>/status (re-read from offset 0):
+ * pages pinned for this process (kup counts its regions there; their
+ * RLIMIT_MEMLOCK charge goes to the user).
+ */
+static inline long vm_pinned_kb_fd(int fd)
 {
 	char buf[4096], *p;
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -102,21 +106,21 @@ static inline long vm_locked_kb_fd(int fd)
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	p = strstr(buf, "VmLck:");
-	if (!p || sscanf(p, "VmLck: %ld kB", &kb) != 1)
+	p = strstr(buf, "VmPin:");
+	if (!p || sscanf(p, "VmPin: %ld kB", &kb) != 1)
 		return -1;
 	return kb;
 }
 
-/* VmLck of this process in kB (pages kup charged to RLIMIT_MEMLOCK). */
-static inline long vm_locked_kb(void)
+/* VmPin of this process in kB. */
+static inline long vm_pinned_kb(void)
 {
 	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	long kb;
 
 	if (fd < 0)
 		return -1;
-	kb = vm_locked_kb_fd(fd);
+	kb = vm_pinned_kb_fd(fd);
 	close(fd);
 	return kb;
 }
@@ -135,6 +139,51 @@ static inline long echo_stat_wait(const char *key, long want, int ms)
 	while (now < want && ms-- > 0) {
 		usleep(1000);
 		now = echo_stat(key);
+	}
+	return now;
+}
+
+/* Resume kup_echo's worker parked on KUPECHO:PARK, HARDIRQ or SOFTIRQ. */
+static inline int echo_resume(void)
+{
+	int fd = open("/sys/kernel/debug/kup_echo/resume", O_WRONLY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* A module parameter's value as a number, or -1. */
+static inline long param_read(const char *mod, const char *param)
+{
+	char path[256];
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/parameters/%s", mod,
+		 param);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
+}
+
+/* Wait (at most ms) until param_read() >= want. */
+static inline long param_wait(const char *mod, const char *param, long want,
+			      int ms)
+{
+	long now = param_read(mod, param);
+
+	while (now < want && ms-- > 0) {
+		usleep(1000);
+		now = param_read(mod, param);
 	}
 	return now;
 }

@@ -9,6 +9,7 @@
 #include "kup_test.h"
 
 #include <dirent.h>
+#include <linux/aio_abi.h>
 #include <liburing.h>
 #include <poll.h>
 #include <pthread.h>
@@ -19,6 +20,14 @@
 #include "kselftest_harness.h"
 
 #define DELAY_CMD	"KUPECHO:DELAY"
+
+/* Receive whatever comes next (a greeting): 0 if something came. */
+static int expect_any_recv(struct kup_channel *ch)
+{
+	const void *d = NULL;
+
+	return kup_recv(ch, &d, 0) > 0 ? 0 : -EBADMSG;
+}
 #define BIG_SPINS	"4000000000"
 
 FIXTURE(wake) {
@@ -149,6 +158,238 @@ TEST_F(wake, io_uring_poll_add)
 	kup_chan_disarm(self->ch);
 	EXPECT_EQ(1, kup_chan_ready(self->ch));
 	io_uring_queue_exit(&ring);
+	close(efd);
+}
+
+/* Resume the parked echo once the channel is armed (uwait set). */
+struct resumer {
+	struct kup_channel *ch;
+	volatile int ret;
+};
+
+static void *resume_when_armed(void *arg)
+{
+	struct resumer *r = (struct resumer *)arg;
+	int i;
+
+	for (i = 0; i < 10000 && !__atomic_load_n(&r->ch->us->uwait,
+						  __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	r->ret = i < 10000 ? echo_resume() : -ETIMEDOUT;
+	return NULL;
+}
+
+/* Send cmd (PARK, HARDIRQ, SOFTIRQ) and wait until the echo parked. */
+static int park(struct kup_channel *ch, const char *cmd)
+{
+	long parked0 = echo_stat("parked");
+	int ret = kup_send(ch, cmd, strlen(cmd), 0);
+
+	if (ret)
+		return ret;
+	return echo_stat_wait("parked", parked0 + 1, 10000) == parked0 + 1 ?
+	       0 : -ETIMEDOUT;
+}
+
+/*
+ * epoll registers the fd's wait queue at EPOLL_CTL_ADD: a channel
+ * attached afterwards must still wake it.
+ */
+TEST(epoll_added_before_attach)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	struct resumer r = { 0 };
+	const void *d = NULL;
+	pthread_t t;
+	int ep;
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, kup_fd(dev), &ev));
+	ASSERT_EQ(0, kup_chan_attach(dev, KUP_CHAN_ANY, 4096, 0, &ch));
+	ASSERT_LT(0, kup_recv(ch, &d, 0));
+	ASSERT_EQ(0, park(ch, "KUPECHO:PARK"));
+	r.ch = ch;
+	ASSERT_EQ(0, kup_chan_arm(ch));
+	ASSERT_EQ(0, pthread_create(&t, NULL, resume_when_armed, &r));
+	EXPECT_EQ(1, epoll_wait(ep, &out, 1, 10000));
+	EXPECT_TRUE(out.events & EPOLLIN);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, r.ret);
+	kup_chan_disarm(ch);
+	EXPECT_EQ(12, kup_recv(ch, &d, 0));
+	close(ep);
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/*
+ * Two channels on one fd: one parked echo to wait for, one holding the
+ * kernel's turn. The fd must work with waiters that take one or two
+ * wait queues per file (aio poll, io_uring POLL_ADD).
+ */
+static void two_channels(struct __test_metadata *_metadata,
+			 struct kup_device **dev, struct kup_channel **ch,
+			 struct kup_channel **ch2)
+{
+	ASSERT_EQ(0, echo_attach(dev, ch, 4096));
+	ASSERT_EQ(0, kup_chan_attach(*dev, KUP_CHAN_ANY, 4096, 0, ch2));
+	ASSERT_EQ(0, expect_any_recv(*ch2));
+	ASSERT_EQ(0, kup_send(*ch2, "KUPECHO:HOLD", 12, 0));
+	ASSERT_EQ(0, park(*ch, "KUPECHO:PARK"));
+	ASSERT_EQ(0, kup_chan_arm(*ch));
+}
+
+TEST(io_uring_poll_two_channels)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL, *ch2 = NULL;
+	struct __kernel_timespec ts = { .tv_sec = 10 };
+	struct resumer r = { 0 };
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	pthread_t t;
+
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	two_channels(_metadata, &dev, &ch, &ch2);
+	io_uring_prep_poll_add(io_uring_get_sqe(&ring), kup_fd(dev), POLLIN);
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	r.ch = ch;
+	ASSERT_EQ(0, pthread_create(&t, NULL, resume_when_armed, &r));
+	ASSERT_EQ(0, io_uring_wait_cqe_timeout(&ring, &cqe, &ts));
+	EXPECT_TRUE(cqe->res > 0 && (cqe->res & POLLIN))
+		TH_LOG("res %d", cqe->res);
+	io_uring_cqe_seen(&ring, cqe);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	kup_chan_disarm(ch);
+	io_uring_queue_exit(&ring);
+	kup_close(dev);
+}
+
+TEST(aio_poll_two_channels)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL, *ch2 = NULL;
+	struct timespec ts = { .tv_sec = 10 };
+	struct iocb cb, *cbs[1] = { &cb };
+	struct resumer r = { 0 };
+	struct io_event ev;
+	aio_context_t ctx = 0;
+	pthread_t t;
+
+	ASSERT_EQ(0, syscall(__NR_io_setup, 4, &ctx));
+	two_channels(_metadata, &dev, &ch, &ch2);
+	memset(&cb, 0, sizeof(cb));
+	cb.aio_lio_opcode = IOCB_CMD_POLL;
+	cb.aio_fildes = kup_fd(dev);
+	cb.aio_buf = POLLIN;
+	ASSERT_EQ(1, syscall(__NR_io_submit, ctx, 1, cbs))
+		TH_LOG("io_submit: %s", strerror(errno));
+	r.ch = ch;
+	ASSERT_EQ(0, pthread_create(&t, NULL, resume_when_armed, &r));
+	ASSERT_EQ(1, syscall(__NR_io_getevents, ctx, 1, 1, &ev, &ts));
+	EXPECT_TRUE((long long)ev.res > 0 && (ev.res & POLLIN))
+		TH_LOG("res %lld", (long long)ev.res);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	kup_chan_disarm(ch);
+	syscall(__NR_io_destroy, ctx);
+	kup_close(dev);
+}
+
+/*
+ * A thread asleep in kup_recv() learns that the channel broke: another
+ * thread writes a turn the kernel never passed, the kernel (holding the
+ * turn, re-reading it) breaks the channel and must wake the sleeper.
+ */
+TEST_F(wake, broken_channel_wakes_sleeper)
+{
+	struct recv_waiter b = { .ch = self->ch, .spins = 0, .ret = 1 };
+	pthread_t t;
+	int i;
+
+	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:HOLD", 12, 0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
+	for (i = 0; i < 10000 && !__atomic_load_n(&self->ch->us->uwait,
+						  __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ASSERT_NE(0, self->ch->us->uwait);
+	__atomic_store_n(&self->ch->slots->turn, 1000, __ATOMIC_RELEASE);
+	for (i = 0; i < 10000 && b.ret == 1; i++)
+		usleep(1000);
+	EXPECT_EQ(-EPROTO, b.ret);
+	if (b.ret == 1) {
+		/* Not woken: detaching ends the wait, then report. */
+		kup_chan_close(self->ch);
+		kup_close(self->dev);
+		self->dev = NULL;
+	}
+	ASSERT_EQ(0, pthread_join(t, NULL));
+}
+
+/*
+ * The kernel answers with KUP_NONBLOCK from a hard-irq hrtimer or a timer
+ * (softirq): the pass, the wake-up of a sleeping thread and of an eventfd
+ * all work from there, and the calls never sleep.
+ */
+static void send_from_timer(struct __test_metadata *_metadata,
+			    struct kup_channel *ch, const char *cmd,
+			    const char *stat)
+{
+	struct recv_waiter b = { .ch = ch, .spins = 0, .ret = 1 };
+	struct resumer r = { .ch = ch };
+	pthread_t t, tr;
+
+	ASSERT_EQ(0, park(ch, cmd));
+	ASSERT_EQ(0, pthread_create(&tr, NULL, resume_when_armed, &r));
+	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
+	ASSERT_EQ(0, pthread_join(tr, NULL));
+	EXPECT_EQ(0, r.ret);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ((ssize_t)strlen(cmd), b.ret);
+	EXPECT_EQ(0, echo_stat(stat));
+}
+
+TEST_F(wake, hardirq_send_wakes_sleeper)
+{
+	unsigned long long k0 = self->ch->ks->kwakeups;
+
+	send_from_timer(_metadata, self->ch, "KUPECHO:HARDIRQ", "irq_send");
+	EXPECT_LT(k0, self->ch->ks->kwakeups);
+	EXPECT_EQ(0, roundtrip(self->ch, 1, 64, 0));
+}
+
+TEST_F(wake, softirq_send_wakes_sleeper)
+{
+	send_from_timer(_metadata, self->ch, "KUPECHO:SOFTIRQ", "soft_send");
+	EXPECT_EQ(0, roundtrip(self->ch, 1, 64, 0));
+}
+
+/* ... and signals an eventfd an epoll waiter sleeps on. */
+TEST_F(wake, hardirq_send_signals_eventfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	struct resumer r = { .ch = self->ch };
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	const void *d = NULL;
+	pthread_t t;
+
+	ASSERT_LE(0, efd);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
+	ASSERT_EQ(0, park(self->ch, "KUPECHO:HARDIRQ"));
+	ASSERT_EQ(0, kup_chan_arm(self->ch));
+	ASSERT_EQ(0, pthread_create(&t, NULL, resume_when_armed, &r));
+	EXPECT_EQ(1, epoll_wait(ep, &out, 1, 10000));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	kup_chan_disarm(self->ch);
+	EXPECT_EQ(15, kup_recv(self->ch, &d, 0));
+	EXPECT_EQ(0, echo_stat("irq_send"));
+	close(ep);
 	close(efd);
 }
 

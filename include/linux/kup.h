@@ -9,7 +9,7 @@
  * lib/kup.h, and the process makes no system call to do it.
  *
  *	dev = kup_dev_create("mydev", 4, 1);	// 4 channels, 1-page buffers
- *	chan = kup_wait_channel(dev);		// a process attached chan
+ *	chan = kup_wait_channel(dev, 0);	// a process attached chan
  *	kup_send(dev, chan, "hi", 2, 0);	// the kernel holds the 1st turn
  *	len = kup_recv(dev, chan, &data, 0);	// the process answered
  *	...use data[0..len)...
@@ -19,14 +19,30 @@
  *	kthread_stop(...);			// stop the threads that use dev
  *	kup_dev_destroy(dev);
  *
- * Contexts: kup_dev_create(), kup_dev_destroy() and every blocking call
- * (flags without KUP_NONBLOCK, kup_wait_channel()) may sleep and need
- * process context, for example a kthread or a workqueue; no particular
- * process is needed. With KUP_NONBLOCK, kup_send(), kup_recv(), kup_pass(),
- * kup_send_buf(), kup_serve(), and always kup_release(), kup_send_commit(),
- * kup_chan_buf_size(), kup_chan_slots() and kup_notify() never sleep and may
- * be called from any context, including timers, softirqs and tracepoints.
- * kup_dev_shutdown() may sleep.
+ * Sessions: kup_wait_channel() reports each attachment once and starts a
+ * session on it; the data calls on a channel work on the attachment of its
+ * session only. When the process detaches (or dies, or breaks the
+ * protocol), they fail with -ENOTCONN (-EPROTO, -EBADMSG), even if the
+ * channel has been attached again meanwhile. The session ends when the
+ * client has seen such a failure and holds no message of the attachment
+ * (kup_release() ends a hold), or when it calls kup_end_session(); only
+ * then does kup_wait_channel() report the channel's next attachment. So
+ * nothing a thread does for one attachment, however late, reaches the
+ * next one, even when one thread accepts channels and others serve them.
+ *
+ * Contexts: kup_dev_create(), kup_dev_destroy(), kup_dev_shutdown() and
+ * every blocking call (flags without KUP_NONBLOCK, kup_wait_channel()) may
+ * sleep and need process context, for example a kthread or a workqueue;
+ * no particular process is needed. With KUP_NONBLOCK, kup_send(),
+ * kup_send_batch(), kup_pass(), kup_recv(), kup_recv_batch(),
+ * kup_send_buf() and kup_serve(), and always kup_release(),
+ * kup_end_session(), kup_send_commit(), kup_chan_buf_size(),
+ * kup_chan_slots() and kup_notify(), never sleep, take no lock that a
+ * wait-queue wake-up takes, and may be called from any context: timers,
+ * softirqs, hard interrupts (also on PREEMPT_RT), tracepoints; their
+ * wake-ups of the process are deferred to an irq_work.
+ * kup_wait_channel(KUP_NONBLOCK) may be called from any context but hard
+ * interrupts.
  *
  * One context at a time drives the kernel side of a channel; different
  * channels may be driven concurrently without any locking.
@@ -34,7 +50,8 @@
  * Pipelined channels (a process may attach with several slots): the
  * process holds the first turn of every slot; kup_recv() takes the next
  * slot in round-robin order and kup_send()/kup_pass() answer on that same
- * slot, then move on. A loop of recv + send drains a whole batch without
+ * slot, then move on (-EBUSY if its message was not received: a reply
+ * never destroys a message unread). A loop of recv + send drains a whole batch without
  * sleeping; kup_recv_batch() takes every message waiting at once, and
  * KUP_MORE on all replies but the last makes one wake-up check per batch
  * (kup_send_batch() sends them all in one call).
@@ -50,12 +67,15 @@
  * that fails (for example with -ENOTCONN when the process detached) does
  * not end it: call kup_release() when the session is over.
  *
- * Errors (negative errno): -ENOTCONN no process attached (or it detached or
- * died), -ESHUTDOWN the device was shut down, -EAGAIN KUP_NONBLOCK and not
- * our turn, -EDEADLK waiting would never end (we hold the turn and already
- * consumed its message), -EMSGSIZE message larger than the buffer,
- * -EPROTO/-EBADMSG the process broke the protocol (channel now broken),
- * -EINTR a signal or kthread_stop(), -EINVAL bad channel or argument.
+ * Errors (negative errno): -ENOTCONN no attachment in this session (the
+ * process detached or died, or kup_wait_channel() has not reported the
+ * channel yet), -ESHUTDOWN the device was shut down, -EAGAIN KUP_NONBLOCK
+ * and not our turn, -EDEADLK waiting would never end (we hold the turn and
+ * already consumed its message), -EBUSY a pipelined channel's reply with
+ * no received message to answer on its slot, -EMSGSIZE message larger
+ * than the buffer, -EPROTO/-EBADMSG the process broke the protocol
+ * (channel now broken), -EINTR a signal or kthread_stop(), -EINVAL bad
+ * channel or argument.
  */
 #ifndef _LINUX_KUP_H
 #define _LINUX_KUP_H
@@ -108,6 +128,7 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
 		   struct kup_msg *msgs, unsigned int max, unsigned int flags);
 void kup_release(struct kup_dev *dev, unsigned int chan);
+void kup_end_session(struct kup_dev *dev, unsigned int chan);
 
 /*
  * kup_serve(): a handler answers each message inside one call. It must not
@@ -132,7 +153,9 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len);
  * The FreeBSD KUP names and signatures (kupdev/kupdev.h), so that KUP
  * client modules build unchanged. Sizes are in pages; channel ids are int.
  * kupdev_create() returns NULL on failure; kupdev_receive() returns NULL
- * on failure and blocks until the process passes the turn.
+ * on failure and blocks until the process passes the turn. KUP has no
+ * message length: kupdev_receive() returns the message in the channel's
+ * buffer, followed by a NUL when it is shorter than the buffer.
  */
 struct kupdev_softc;
 
