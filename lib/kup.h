@@ -68,6 +68,26 @@ extern "C" {
 #endif
 
 /*
+ * Test hook, not an API: tests/lib runs the library against a fake kernel
+ * peer in the same process by defining these before it includes kup.h
+ * (the sanitizer runtimes intercept the libc symbols themselves, so the
+ * calls are routed here instead). Every system call the library makes
+ * goes through them. Programs leave them alone.
+ */
+#ifndef KUPLIB_OPEN
+#define KUPLIB_OPEN	open
+#endif
+#ifndef KUPLIB_CLOSE
+#define KUPLIB_CLOSE	close
+#endif
+#ifndef KUPLIB_IOCTL
+#define KUPLIB_IOCTL	ioctl
+#endif
+#ifndef KUPLIB_MMAP
+#define KUPLIB_MMAP	mmap
+#endif
+
+/*
  * The data path is forced inline (a call and a return per function cost
  * as much as the work), and its rare branches, sleeping and waking, are
  * kept out of line.
@@ -163,20 +183,20 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 	if (!dev)
 		return -ENOMEM;
 	pthread_mutex_init(&dev->lock, NULL);
-	dev->fd = open(path, O_RDWR | O_CLOEXEC);
+	dev->fd = KUPLIB_OPEN(path, O_RDWR | O_CLOEXEC);
 	if (dev->fd < 0) {
 		ret = -errno;
 		free(dev);
 		return ret;
 	}
-	if (ioctl(dev->fd, KUP_IOC_INFO, &dev->info) < 0) {
+	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_INFO, &dev->info) < 0) {
 		ret = -errno;
-		close(dev->fd);
+		KUPLIB_CLOSE(dev->fd);
 		free(dev);
 		return ret;
 	}
 	if (dev->info.abi_version != KUP_ABI_VERSION) {
-		close(dev->fd);
+		KUPLIB_CLOSE(dev->fd);
 		free(dev);
 		return -EPROTONOSUPPORT;
 	}
@@ -192,8 +212,9 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
  */
 KUPLIB_INLINE int __kup_chan_free(struct kup_channel *ch)
 {
-	if (mmap(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+	if (KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+			0) == MAP_FAILED) {
 		free(ch);
 		return -errno;	/* leak the range rather than reuse it */
 	}
@@ -209,7 +230,7 @@ KUPLIB_INLINE void kup_close(struct kup_device *dev)
 
 	if (!dev)
 		return;
-	close(dev->fd);		/* detaches every channel */
+	KUPLIB_CLOSE(dev->fd);		/* detaches every channel */
 	for (ch = dev->chans; ch; ch = next) {
 		next = ch->next;
 		__kup_chan_free(ch);
@@ -325,7 +346,7 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	arg.len = ch->mem_len;
 	arg.chan = chan;
 	arg.nslots = nslots;
-	if (ioctl(dev->fd, KUP_IOC_ATTACH, &arg) < 0) {
+	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_ATTACH, &arg) < 0) {
 		ret = -errno;
 		free(ch->mem);
 		free(ch);
@@ -337,7 +358,7 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 
 		memset(&req, 0, sizeof(req));
 		req.chan = arg.chan;
-		ioctl(dev->fd, KUP_IOC_DETACH, &req);
+		KUPLIB_IOCTL(dev->fd, KUP_IOC_DETACH, &req);
 		__kup_chan_free(ch);
 		return ret;
 	}
@@ -378,7 +399,7 @@ KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 	pthread_mutex_unlock(&dev->lock);
 	memset(&req, 0, sizeof(req));
 	req.chan = ch->chan;
-	if (ioctl(dev->fd, KUP_IOC_DETACH, &req) < 0)
+	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_DETACH, &req) < 0)
 		ret = -errno;
 	ret2 = __kup_chan_free(ch);
 	return ret ? ret : ret2;
@@ -484,7 +505,7 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
 		ch->syscalls++;
-		if (ioctl(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
+		if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
 			ret = errno == EINTR ? -EINTR : 0;
 	}
 	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
@@ -613,7 +634,7 @@ KUPLIB_COLD void __kup_wake_kernel(struct kup_channel *ch)
 	memset(&req, 0, sizeof(req));
 	req.chan = ch->chan;
 	ch->syscalls++;
-	ioctl(ch->dev->fd, KUP_IOC_WAKE, &req);
+	KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAKE, &req);
 }
 
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
@@ -809,7 +830,7 @@ KUPLIB_INLINE int kup_chan_set_eventfd(struct kup_channel *ch, int efd)
 	memset(&arg, 0, sizeof(arg));
 	arg.chan = ch->chan;
 	arg.fd = efd < 0 ? KUP_EVENTFD_NONE : (uint32_t)efd;
-	return ioctl(ch->dev->fd, KUP_IOC_EVENTFD, &arg) < 0 ? -errno : 0;
+	return KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_EVENTFD, &arg) < 0 ? -errno : 0;
 }
 
 /* System calls the data path of this channel made (sleeps and wakes). */
