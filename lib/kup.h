@@ -150,7 +150,7 @@ struct kup_channel {
 	unsigned long long syscalls;	/* wake/sleep ioctls made */
 };
 
-KUPLIB_HOT void __kup_pause(void)
+KUPLIB_HOT void kupi_pause(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -210,7 +210,7 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
  * then: late kernel writes land in the old pages, never in memory the
  * process reuses.
  */
-KUPLIB_INLINE int __kup_chan_free(struct kup_channel *ch)
+KUPLIB_INLINE int kupi_chan_free(struct kup_channel *ch)
 {
 	if (KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
@@ -233,7 +233,7 @@ KUPLIB_INLINE void kup_close(struct kup_device *dev)
 	KUPLIB_CLOSE(dev->fd);		/* detaches every channel */
 	for (ch = dev->chans; ch; ch = next) {
 		next = ch->next;
-		__kup_chan_free(ch);
+		kupi_chan_free(ch);
 	}
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
@@ -256,7 +256,7 @@ KUPLIB_INLINE size_t kup_region_len(const struct kup_device *dev,
 }
 
 /* Check the header the kernel wrote and locate every part through it. */
-KUPLIB_INLINE int __kup_chan_map(struct kup_channel *ch)
+KUPLIB_INLINE int kupi_chan_map(struct kup_channel *ch)
 {
 	const struct kup_region_hdr *h = (const struct kup_region_hdr *)ch->mem;
 	unsigned char *base = (unsigned char *)ch->mem;
@@ -352,14 +352,14 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 		free(ch);
 		return ret;
 	}
-	ret = __kup_chan_map(ch);
+	ret = kupi_chan_map(ch);
 	if (ret) {
 		struct kup_chan_req req;
 
 		memset(&req, 0, sizeof(req));
 		req.chan = arg.chan;
 		KUPLIB_IOCTL(dev->fd, KUP_IOC_DETACH, &req);
-		__kup_chan_free(ch);
+		kupi_chan_free(ch);
 		return ret;
 	}
 	pthread_mutex_lock(&dev->lock);
@@ -401,7 +401,7 @@ KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 	req.chan = ch->chan;
 	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_DETACH, &req) < 0)
 		ret = -errno;
-	ret2 = __kup_chan_free(ch);
+	ret2 = kupi_chan_free(ch);
 	return ret ? ret : ret2;
 }
 
@@ -431,7 +431,7 @@ KUPLIB_INLINE void kup_chan_set_poll_limit(struct kup_channel *ch,
 }
 
 /* 0 if the channel is usable, else why not. */
-KUPLIB_HOT int __kup_chan_check(const struct kup_channel *ch)
+KUPLIB_HOT int kupi_chan_check(const struct kup_channel *ch)
 {
 	/*
 	 * Pairs with smp_store_release(&ks->state) in driver/region.c
@@ -454,22 +454,22 @@ KUPLIB_HOT int __kup_chan_check(const struct kup_channel *ch)
 	}
 }
 
-KUPLIB_HOT struct kup_slot *__kup_slot(const struct kup_channel *ch,
-				       uint32_t s)
+KUPLIB_HOT struct kup_slot *kupi_slot(const struct kup_channel *ch,
+				      uint32_t s)
 {
 	return (struct kup_slot *)((unsigned char *)ch->slots +
 				   (size_t)s * KUP_LINE_SIZE);
 }
 
-KUPLIB_HOT uint32_t __kup_next(const struct kup_channel *ch, uint32_t s)
+KUPLIB_HOT uint32_t kupi_next(const struct kup_channel *ch, uint32_t s)
 {
 	return s + 1 < ch->nslots ? s + 1 : 0;
 }
 
 /* 1: we hold slot s's turn; 0: the kernel does; < 0: the channel stopped. */
-KUPLIB_HOT int __kup_turn(const struct kup_channel *ch, uint32_t s)
+KUPLIB_HOT int kupi_turn(const struct kup_channel *ch, uint32_t s)
 {
-	int ret = __kup_chan_check(ch);
+	int ret = kupi_chan_check(ch);
 	uint32_t t;
 
 	if (ret)
@@ -479,7 +479,7 @@ KUPLIB_HOT int __kup_turn(const struct kup_channel *ch, uint32_t s)
 	 * (kup_kpass): the kernel's message, len and seq are visible once
 	 * the turn is.
 	 */
-	t = __atomic_load_n(&__kup_slot(ch, s)->turn, __ATOMIC_ACQUIRE);
+	t = __atomic_load_n(&kupi_slot(ch, s)->turn, __ATOMIC_ACQUIRE);
 	if (t == ch->uturn[s])
 		return 1;
 	if (t == ch->uturn[s] - 1)
@@ -488,7 +488,7 @@ KUPLIB_HOT int __kup_turn(const struct kup_channel *ch, uint32_t s)
 }
 
 /* Need-wakeup, waiter half: flag, full barrier, re-check, sleep. */
-KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
+KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 {
 	struct kup_chan_req req;
 	int ret;
@@ -500,7 +500,7 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
 	 * uwait and wakes us, or we see its turn here.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	ret = __kup_turn(ch, s);
+	ret = kupi_turn(ch, s);
 	if (!ret) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
@@ -518,19 +518,19 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
  * halves the next budget, down to a sixteenth of ch->spins (spinning while
  * the peer cannot run, on an oversubscribed machine, only delays it).
  */
-KUPLIB_COLD int __kup_wait_slow(struct kup_channel *ch, uint32_t s)
+KUPLIB_COLD int kupi_wait_slow(struct kup_channel *ch, uint32_t s)
 {
 	unsigned long long i;
 	int ret;
 
 	for (;;) {
-		ret = __kup_sleep(ch, s);
+		ret = kupi_sleep(ch, s);
 		if (ret)
 			return ret;
 		i = 0;
 		do {
-			__kup_pause();
-			ret = __kup_turn(ch, s);
+			kupi_pause();
+			ret = kupi_turn(ch, s);
 		} while (!ret && ++i < ch->spin_cur);
 		if (ret)
 			break;
@@ -547,26 +547,26 @@ KUPLIB_COLD int __kup_wait_slow(struct kup_channel *ch, uint32_t s)
  * ours already, or soon), and past the spin budget sleep. A wait that
  * ended while spinning doubles the budget back, up to ch->spins.
  */
-KUPLIB_HOT int __kup_wait(struct kup_channel *ch, uint32_t s,
-			  unsigned int flags)
+KUPLIB_HOT int kupi_wait(struct kup_channel *ch, uint32_t s,
+			 unsigned int flags)
 {
 	unsigned long long i;
-	int ret = __kup_turn(ch, s);
+	int ret = kupi_turn(ch, s);
 
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (flags & KUP_NONBLOCK)
 		return -EAGAIN;
 	for (i = 1;; i++) {
-		__kup_pause();
-		ret = __kup_turn(ch, s);
+		kupi_pause();
+		ret = kupi_turn(ch, s);
 		if (ret)
 			break;
 		if (flags & KUP_SPIN_ONLY) {
 			if (i >= ch->poll_limit)
 				return -ETIMEDOUT;
 		} else if (i >= ch->spin_cur) {
-			return __kup_wait_slow(ch, s);
+			return kupi_wait_slow(ch, s);
 		}
 	}
 	if (ret < 0)
@@ -581,7 +581,7 @@ KUPLIB_HOT int __kup_wait(struct kup_channel *ch, uint32_t s,
  * Copy an inline message (at most KUP_INLINE_MAX bytes) with a few
  * fixed-size moves, overlapping at the end, rather than a call into libc.
  */
-KUPLIB_HOT void __kup_copy_inline(void *dst, const void *src, size_t len)
+KUPLIB_HOT void kupi_copy_inline(void *dst, const void *src, size_t len)
 {
 	unsigned char *d = (unsigned char *)dst;
 	const unsigned char *p = (const unsigned char *)src;
@@ -613,21 +613,21 @@ KUPLIB_HOT void __kup_copy_inline(void *dst, const void *src, size_t len)
  * Pipelined: never wait; -ENOBUFS while that slot is in flight or holds a
  * reply not yet received (receive first).
  */
-KUPLIB_HOT int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
+KUPLIB_HOT int kupi_send_slot(struct kup_channel *ch, unsigned int flags)
 {
 	uint32_t s = ch->usend;
 	int ret;
 
 	if (ch->nslots == 1)
-		return __kup_wait(ch, s, flags);
-	ret = __kup_turn(ch, s);
+		return kupi_wait(ch, s, flags);
+	ret = kupi_turn(ch, s);
 	if (ret < 0)
 		return ret;
 	return ret && ch->consumed[s] ? 0 : -ENOBUFS;
 }
 
 /* The kernel thread sleeps waiting for a turn we passed: wake it. */
-KUPLIB_COLD void __kup_wake_kernel(struct kup_channel *ch)
+KUPLIB_COLD void kupi_wake_kernel(struct kup_channel *ch)
 {
 	struct kup_chan_req req;
 
@@ -638,11 +638,11 @@ KUPLIB_COLD void __kup_wake_kernel(struct kup_channel *ch)
 }
 
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
-KUPLIB_HOT void __kup_pass(struct kup_channel *ch, uint32_t len,
-			   uint32_t sflags, unsigned int flags)
+KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
+			  uint32_t sflags, unsigned int flags)
 {
 	uint32_t s = ch->usend;
-	struct kup_slot *slot = __kup_slot(ch, s);
+	struct kup_slot *slot = kupi_slot(ch, s);
 	uint32_t next = ch->uturn[s] + 1;
 	uint32_t k;
 
@@ -658,7 +658,7 @@ KUPLIB_HOT void __kup_pass(struct kup_channel *ch, uint32_t len,
 	ch->uturn[s] += 2;
 	ch->consumed[s] = 0;
 	ch->inflight += ch->nslots > 1;
-	ch->usend = __kup_next(ch, s);
+	ch->usend = kupi_next(ch, s);
 	/*
 	 * The last send of a batch checks for all of them. (Ping-pong has no
 	 * batches: the next send waits for the kernel, which must be awake.)
@@ -673,8 +673,8 @@ KUPLIB_HOT void __kup_pass(struct kup_channel *ch, uint32_t len,
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
-	if (k && k <= ch->nslots && __kup_turn(ch, k - 1) == 0)
-		__kup_wake_kernel(ch);
+	if (k && k <= ch->nslots && kupi_turn(ch, k - 1) == 0)
+		kupi_wake_kernel(ch);
 }
 
 /*
@@ -688,17 +688,17 @@ KUPLIB_HOT int kup_send(struct kup_channel *ch, const void *data,
 
 	if (len > ch->buf_size)
 		return -EMSGSIZE;
-	ret = __kup_send_slot(ch, flags);
+	ret = kupi_send_slot(ch, flags);
 	if (ret)
 		return ret;
 	/* Small messages travel in the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
-		__kup_copy_inline(__kup_slot(ch, ch->usend)->data, data, len);
-		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, flags);
+		kupi_copy_inline(kupi_slot(ch, ch->usend)->data, data, len);
+		kupi_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, flags);
 	} else {
 		memcpy(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
 		       len);
-		__kup_pass(ch, (uint32_t)len, 0, flags);
+		kupi_pass(ch, (uint32_t)len, 0, flags);
 	}
 	return 0;
 }
@@ -720,13 +720,13 @@ KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 			    unsigned int flags)
 {
 	uint32_t s = ch->urecv, len, seq, sflags;
-	struct kup_slot *slot = __kup_slot(ch, s);
+	struct kup_slot *slot = kupi_slot(ch, s);
 	int ret;
 
 	*data = NULL;
-	if (ch->nslots > 1 && ch->consumed[s] && __kup_turn(ch, s) == 1)
+	if (ch->nslots > 1 && ch->consumed[s] && kupi_turn(ch, s) == 1)
 		return -EDEADLK;
-	ret = __kup_wait(ch, s, flags);
+	ret = kupi_wait(ch, s, flags);
 	if (ret)
 		return ret;
 	if (ch->consumed[s])
@@ -740,7 +740,7 @@ KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 		return -EBADMSG;
 	ch->consumed[s] = 1;
 	ch->inflight -= ch->nslots > 1;
-	ch->urecv = __kup_next(ch, s);
+	ch->urecv = kupi_next(ch, s);
 	*data = sflags & KUP_SLOT_INLINE ? (const void *)slot->data :
 		(const void *)(ch->to_user + (size_t)s * ch->buf_size);
 	return (ssize_t)len;
@@ -754,7 +754,7 @@ KUPLIB_HOT int kup_send_buf(struct kup_channel *ch, void **buf,
 
 	*buf = NULL;
 	*size = 0;
-	ret = __kup_send_slot(ch, flags);
+	ret = kupi_send_slot(ch, flags);
 	if (ret)
 		return ret;
 	*buf = ch->to_kernel + (size_t)ch->usend * ch->buf_size;
@@ -769,17 +769,17 @@ KUPLIB_HOT int kup_send_commit(struct kup_channel *ch, size_t len)
 
 	if (len > ch->buf_size)
 		return -EMSGSIZE;
-	ret = __kup_turn(ch, ch->usend);
+	ret = kupi_turn(ch, ch->usend);
 	if (ret <= 0)
 		return ret ? ret : -EPERM;
 	/* Small messages move into the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
-		__kup_copy_inline(__kup_slot(ch, ch->usend)->data,
-				  ch->to_kernel +
-				  (size_t)ch->usend * ch->buf_size, len);
-		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, 0);
+		kupi_copy_inline(kupi_slot(ch, ch->usend)->data,
+				 ch->to_kernel +
+				 (size_t)ch->usend * ch->buf_size, len);
+		kupi_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, 0);
 	} else {
-		__kup_pass(ch, (uint32_t)len, 0, 0);
+		kupi_pass(ch, (uint32_t)len, 0, 0);
 	}
 	return 0;
 }
@@ -796,7 +796,7 @@ KUPLIB_INLINE uint32_t kup_chan_inflight(const struct kup_channel *ch)
  */
 KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
 {
-	return __kup_turn(ch, ch->urecv);
+	return kupi_turn(ch, ch->urecv);
 }
 
 /*
@@ -808,9 +808,9 @@ KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
 KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 {
 	__atomic_store_n(&ch->us->uwait, ch->urecv + 1, __ATOMIC_RELAXED);
-	/* Same pairing as in __kup_sleep(). */
+	/* Same pairing as in kupi_sleep(). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __kup_turn(ch, ch->urecv);
+	return kupi_turn(ch, ch->urecv);
 }
 
 KUPLIB_INLINE void kup_chan_disarm(struct kup_channel *ch)
@@ -848,7 +848,7 @@ KUPLIB_INLINE unsigned long long kup_chan_syscalls(const struct kup_channel *ch)
 #define EKU_SHUTDOWN	0x4b5501	/* the kernel module is shutting down */
 #define EKU_NOTREADY	0x4b5502	/* no device, no free channel, not our turn */
 
-KUPLIB_INLINE void __kernproxy_set_error(struct kup_device *dev, int err)
+KUPLIB_INLINE void kupi_kernproxy_set_error(struct kup_device *dev, int err)
 {
 	int e = -err;
 
@@ -885,7 +885,7 @@ KUPLIB_INLINE void *kernproxy_channel(void *handle, size_t chan_id,
 		return NULL;
 	bytes = size ? size * (size_t)dev->info.page_size : 0;
 	if (size && bytes / size != (size_t)dev->info.page_size) {
-		__kernproxy_set_error(dev, -EINVAL);
+		kupi_kernproxy_set_error(dev, -EINVAL);
 		return NULL;
 	}
 	ret = -EBUSY;
@@ -894,7 +894,7 @@ KUPLIB_INLINE void *kernproxy_channel(void *handle, size_t chan_id,
 	if (ret == -EBUSY)
 		ret = kup_chan_attach(dev, KUP_CHAN_ANY, bytes, 0, &ch);
 	if (ret) {
-		__kernproxy_set_error(dev, ret);
+		kupi_kernproxy_set_error(dev, ret);
 		return NULL;
 	}
 	return ch;
@@ -908,7 +908,7 @@ KUPLIB_INLINE void *kernproxy_receive(void *chan, int flags)
 
 	len = kup_recv(ch, &data, (flags & KP_NB) ? KUP_NONBLOCK : 0);
 	if (len < 0) {
-		__kernproxy_set_error(ch->dev, (int)len);
+		kupi_kernproxy_set_error(ch->dev, (int)len);
 		return NULL;
 	}
 	return (void *)data;
@@ -922,7 +922,7 @@ KUPLIB_INLINE int kernproxy_send(void *chan, void *data, size_t len,
 
 	ret = kup_send(ch, data, len, (flags & KP_NB) ? KUP_NONBLOCK : 0);
 	if (ret)
-		__kernproxy_set_error(ch->dev, ret);
+		kupi_kernproxy_set_error(ch->dev, ret);
 	return ret;
 }
 
