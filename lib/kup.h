@@ -245,12 +245,17 @@ KUPLIB_INLINE int kup_fd(const struct kup_device *dev)
 	return dev->fd;
 }
 
-/* Bytes a region needs for nslots slots of buf_size bytes, whole pages. */
+/*
+ * Bytes a region needs for nslots slots of buf_size bytes (rounded up to a
+ * line, as KUP_IOC_ATTACH does), whole pages.
+ */
 KUPLIB_INLINE size_t kup_region_len(const struct kup_device *dev,
 				    uint32_t nslots, size_t buf_size)
 {
 	size_t page = (size_t)dev->info.page_size;
-	size_t len = (size_t)kup_region_size(nslots, buf_size, page);
+	size_t line = (buf_size + KUP_LINE_SIZE - 1) / KUP_LINE_SIZE *
+		      KUP_LINE_SIZE;
+	size_t len = (size_t)kup_region_size(nslots, line, page);
 
 	return (len + page - 1) / page * page;
 }
@@ -300,16 +305,20 @@ KUPLIB_INLINE int kupi_chan_map(struct kup_channel *ch)
 
 /*
  * Allocate a region for nslots slots (1: ping-pong; 2..KUP_MAX_SLOTS:
- * pipelined) with buffers of at least buf_size bytes (0: the device's
- * largest; the region is whole pages, so the kernel may give more: see
- * kup_chan_buf_size()), attach it to channel chan (KUP_CHAN_ANY: the
- * lowest free one) and check it. flags: zero.
+ * pipelined) with buffers of buf_size bytes rounded up to KUP_LINE_SIZE
+ * (0: the device's largest), attach it to channel chan (KUP_CHAN_ANY: the
+ * lowest free one) and check it. flags: zero. The buffers hold at least
+ * buf_size bytes (kup_chan_buf_size()), or the attach fails: -EINVAL
+ * outside the device's [min_buf_size, max_buf_size], -EMSGSIZE if the
+ * kernel gave less (a kernel older than struct kup_attach.buf_size refuses
+ * a non-zero one with -EINVAL).
  */
 KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 					size_t buf_size, uint32_t nslots,
 					unsigned int flags,
 					struct kup_channel **chp)
 {
+	size_t min = KUP_LINE_SIZE, want = 0, layout;
 	struct kup_attach arg;
 	struct kup_channel *ch;
 	int ret;
@@ -319,11 +328,18 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	*chp = NULL;
 	if (!dev || flags || !nslots || nslots > KUP_MAX_SLOTS)
 		return -EINVAL;
-	if (!buf_size)
-		buf_size = dev->info.max_buf_size;
-	if (buf_size > dev->info.max_buf_size ||
-	    buf_size < dev->info.min_buf_size)
-		return -EINVAL;
+	layout = dev->info.max_buf_size;
+	if (buf_size) {
+		if (buf_size > dev->info.max_buf_size)
+			return -EINVAL;
+		want = (buf_size + KUP_LINE_SIZE - 1) / KUP_LINE_SIZE *
+		       KUP_LINE_SIZE;
+		if (min < dev->info.min_buf_size)
+			min = dev->info.min_buf_size;
+		if (want < min || want > dev->info.max_buf_size)
+			return -EINVAL;
+		layout = want;
+	}
 	ch = (struct kup_channel *)calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
@@ -332,7 +348,8 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	ch->spin_cur = KUP_DEFAULT_SPINS;
 	ch->poll_limit = KUP_DEFAULT_POLL_LIMIT;
 	ch->nslots = nslots;
-	ch->mem_len = kup_region_len(dev, nslots, buf_size);
+	/* Exactly what the kernel's layout uses for this buf_size. */
+	ch->mem_len = kup_region_len(dev, nslots, layout);
 	ret = posix_memalign(&ch->mem, (size_t)dev->info.page_size,
 			     ch->mem_len);
 	if (ret) {
@@ -346,6 +363,7 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	arg.len = ch->mem_len;
 	arg.chan = chan;
 	arg.nslots = nslots;
+	arg.buf_size = (uint32_t)want;
 	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_ATTACH, &arg) < 0) {
 		ret = -errno;
 		free(ch->mem);
@@ -353,6 +371,8 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 		return ret;
 	}
 	ret = kupi_chan_map(ch);
+	if (!ret && ch->buf_size < buf_size)
+		ret = -EMSGSIZE;
 	if (ret) {
 		struct kup_chan_req req;
 

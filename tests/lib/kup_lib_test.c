@@ -200,7 +200,7 @@ static int pipe_stream(struct kup_channel *ch, unsigned long n,
 		       size_t nlens)
 {
 	unsigned long sent = 0, got = 0;
-	unsigned char *msg = (unsigned char *)malloc(ch->buf_size);
+	unsigned char *msg = (unsigned char *)malloc(MAX_BUF);
 	const void *d = NULL;
 	int ret = 0, first;
 	ssize_t len;
@@ -944,6 +944,80 @@ TEST(kernproxy_names, 20)
 	fk_dev_destroy(fk);
 }
 
+static void hdr_set_buf_size(struct kup_region_hdr *h, void *arg)
+{
+	h->buf_size = (uint32_t)(uintptr_t)arg;
+}
+
+/* Buffers of at least the size asked for, rounded up to a line. */
+TEST(attach_buf_size, 20)
+{
+	static const struct {
+		size_t ask;
+		uint32_t nslots;
+		size_t want;
+	} cases[] = {
+		{ 5000, 1, 5120 }, { 4097, 1, 4224 }, { 3000, 64, 3072 },
+		{ 1, 1, KUP_LINE_SIZE }, { 1024, 4, 1024 }, { 8191, 2, 8192 },
+		{ MAX_BUF - 1, 1, MAX_BUF }, { 0, 1, MAX_BUF }, { 0, 4, MAX_BUF },
+	};
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	struct fk_dev *fk;
+	unsigned int i;
+
+	fk = fake_dev(&cfg, &dev);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t page = dev->info.page_size, want = cases[i].want;
+		size_t len = (size_t)kup_region_size(cases[i].nslots, want,
+						     page);
+
+		REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY,
+						 cases[i].ask, cases[i].nslots,
+						 0, &ch), 0);
+		CHECK(kup_chan_buf_size(ch) == want, "case %u: %zu bytes", i,
+		      kup_chan_buf_size(ch));
+		CHECK_EQ(ch->hdr->buf_size, want);
+		CHECK(ch->mem_len == (len + page - 1) / page * page,
+		      "case %u: region of %zu bytes", i, ch->mem_len);
+		if (cases[i].nslots == 1) {
+			const void *d = NULL;
+
+			CHECK(kup_recv(ch, &d, 0) > 0, "greeting");
+			CHECK_EQ(roundtrip(ch, i, want, 0, 0), 0);
+			CHECK_EQ(roundtrip(ch, i, cases[i].ask, 0, 1), 0);
+		} else {
+			size_t l = want;
+
+			CHECK_EQ(pipe_stream(ch, 2 * cases[i].nslots,
+					     cases[i].nslots, 1, &l, 1), 0);
+		}
+		CHECK_EQ(kup_send(ch, big, want + 1, 0), -EMSGSIZE);
+		CHECK_EQ(kup_chan_close(ch), 0);
+	}
+	CHECK_EQ(kup_chan_attach(dev, KUP_CHAN_ANY, MAX_BUF + 1, 0, &ch),
+		 -EINVAL);
+	CHECK_EQ(kup_chan_attach(dev, KUP_CHAN_ANY, (size_t)-1, 0, &ch),
+		 -EINVAL);
+	CHECK(ch == NULL, "ch set on failure");
+	/* A kernel that gives less than asked: the attach fails. */
+	fk_corrupt_hdr(fk, hdr_set_buf_size, (void *)(uintptr_t)4096);
+	CHECK_EQ(kup_chan_attach(dev, 0, 5000, 0, &ch), -EMSGSIZE);
+	CHECK(!fk_chan_attached(fk, 0), "left attached");
+	kup_close(dev);
+	fk_dev_destroy(fk);
+
+	/* A fixed-size (KUP API) device: sizes that round to its size. */
+	cfg.min_buf = cfg.max_buf = 4096;
+	fk = fake_dev(&cfg, &dev);
+	CHECK_EQ(kup_chan_attach(dev, KUP_CHAN_ANY, 128, 0, &ch), -EINVAL);
+	CHECK_EQ(kup_chan_attach(dev, KUP_CHAN_ANY, 4000, 0, &ch), 0);
+	CHECK_EQ(kup_chan_buf_size(ch), 4096);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -959,6 +1033,7 @@ static const struct test *const tests[] = {
 	T(eventfd_and_arm),
 	T(nonblocking_and_bounds),
 	T(kernproxy_names),
+	T(attach_buf_size),
 	NULL
 };
 
