@@ -525,8 +525,13 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
 		ch->syscalls++;
+		/*
+		 * 0 once the turn is ours; else -EINTR (a signal),
+		 * -ESHUTDOWN, -ENOTCONN, the error that broke the channel,
+		 * or one the kernel had no reason to give: all returned.
+		 */
 		if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
-			ret = errno == EINTR ? -EINTR : 0;
+			ret = errno > 0 ? -errno : -EIO;
 	}
 	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
 	return ret < 0 ? ret : 0;

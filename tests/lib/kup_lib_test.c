@@ -1018,6 +1018,41 @@ TEST(attach_buf_size, 20)
 	fk_dev_destroy(fk);
 }
 
+/*
+ * KUP_IOC_WAIT failing (the kernel's errors, and others): the receive
+ * returns the error; nothing turns it into an endless loop.
+ */
+TEST(wait_errors, 10)
+{
+	static const int errs[] = {
+		ESHUTDOWN, ENOTCONN, EPROTO, EBADMSG, EINTR, EIO, EFAULT,
+		EINVAL,
+	};
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch;
+	const void *d = NULL;
+	struct fk_dev *fk;
+	unsigned int i;
+
+	fk = fake_dev(&cfg, &dev);
+	ch = echo_attach(dev, 4096);
+	kup_chan_set_spin(ch, 0);
+	REQUIRE_EQ(kup_send(ch, "HOLD", 4, 0), 0);
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		/* Every sleep fails, the channel stays attached. */
+		fk_fail_wait(fk, errs[i], 1000000);
+		CHECK(kup_recv(ch, &d, 0) == -errs[i], "errno %d", errs[i]);
+		CHECK(d == NULL, "errno %d", errs[i]);
+		CHECK(ch->us->uwait == 0, "uwait left set");
+	}
+	fk_fail_wait(fk, 0, 0);
+	CHECK_EQ(kup_chan_ready(ch), 0);
+	kup_chan_close(ch);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1034,6 +1069,7 @@ static const struct test *const tests[] = {
 	T(nonblocking_and_bounds),
 	T(kernproxy_names),
 	T(attach_buf_size),
+	T(wait_errors),
 	NULL
 };
 
