@@ -105,10 +105,11 @@ extern "C" {
 #define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
 /*
  * kup_send(), kup_pass() on a pipelined channel: another send follows at
- * once; skip the wake-up check, which the last send (without KUP_MORE)
- * makes for all of them. A send with KUP_MORE must be followed by one
- * without, or a kernel thread asleep waiting for it is not woken. Ignored
- * on ping-pong channels.
+ * once; skip the wake-up check, which the next send without KUP_MORE makes
+ * for all of them, or whatever ends the burst first: a send that fails
+ * (-ENOBUFS on a full pipeline, -EMSGSIZE), a receive that would wait,
+ * kup_chan_arm(). So "while (kup_send(ch, m, n, KUP_MORE) == 0);" then
+ * kup_recv() is fine. Ignored on ping-pong channels.
  */
 #define KUP_MORE	0x4U
 
@@ -144,6 +145,7 @@ struct kup_channel {
 	uint32_t uturn[KUP_MAX_SLOTS];	/* turn value while we hold a slot */
 	unsigned char consumed[KUP_MAX_SLOTS]; /* its message was read */
 	uint32_t inflight;		/* pipelined: sent, reply not received */
+	uint32_t wake_owed;		/* KUP_MORE passes not checked yet */
 	unsigned int spins;		/* spin budget, at most */
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
@@ -507,6 +509,47 @@ KUPLIB_HOT int kupi_turn(const struct kup_channel *ch, uint32_t s)
 	return -EPROTO;		/* someone in this process wrote the turn */
 }
 
+/* The kernel thread sleeps waiting for a turn we passed: wake it. */
+KUPLIB_COLD void kupi_wake_kernel(struct kup_channel *ch)
+{
+	struct kup_chan_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.chan = ch->chan;
+	ch->syscalls++;
+	KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAKE, &req);
+}
+
+/*
+ * Need-wakeup, waker half, after our turn stores: a full barrier, then
+ * kstate.kwait. Pairs with smp_mb() in driver/chan.c (kup_sleep_kturn)
+ * between setting kwait and re-checking the turn: either we see kwait
+ * here, or the kernel sees our turns before it sleeps. The kernel may
+ * wait for any slot we passed: wake it if that slot is now its.
+ */
+KUPLIB_HOT void kupi_wake_check(struct kup_channel *ch)
+{
+	uint32_t k;
+
+	ch->wake_owed = 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
+	if (k && k <= ch->nslots && kupi_turn(ch, k - 1) == 0)
+		kupi_wake_kernel(ch);
+}
+
+/*
+ * A burst of KUP_MORE passes ends without the send that makes its check
+ * (a send failed, a receive is about to wait, an event loop arms the
+ * channel): make it now, or a kernel thread asleep for one of those slots
+ * sleeps on while we wait for its reply.
+ */
+KUPLIB_HOT void kupi_end_burst(struct kup_channel *ch)
+{
+	if (__builtin_expect(ch->wake_owed, 0))
+		kupi_wake_check(ch);
+}
+
 /* Need-wakeup, waiter half: flag, full barrier, re-check, sleep. */
 KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 {
@@ -580,6 +623,7 @@ KUPLIB_HOT int kupi_wait(struct kup_channel *ch, uint32_t s,
 
 	if (ret)
 		return ret < 0 ? ret : 0;
+	kupi_end_burst(ch);
 	if (flags & KUP_NONBLOCK)
 		return -EAGAIN;
 	for (i = 1;; i++) {
@@ -648,18 +692,10 @@ KUPLIB_HOT int kupi_send_slot(struct kup_channel *ch, unsigned int flags)
 	ret = kupi_turn(ch, s);
 	if (ret < 0)
 		return ret;
-	return ret && ch->consumed[s] ? 0 : -ENOBUFS;
-}
-
-/* The kernel thread sleeps waiting for a turn we passed: wake it. */
-KUPLIB_COLD void kupi_wake_kernel(struct kup_channel *ch)
-{
-	struct kup_chan_req req;
-
-	memset(&req, 0, sizeof(req));
-	req.chan = ch->chan;
-	ch->syscalls++;
-	KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAKE, &req);
+	if (ret && ch->consumed[s])
+		return 0;
+	kupi_end_burst(ch);
+	return -ENOBUFS;
 }
 
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
@@ -669,7 +705,6 @@ KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
 	uint32_t s = ch->usend;
 	struct kup_slot *slot = kupi_slot(ch, s);
 	uint32_t next = ch->uturn[s] + 1;
-	uint32_t k;
 
 	__atomic_store_n(&slot->len, len, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->seq, next, __ATOMIC_RELAXED);
@@ -685,21 +720,15 @@ KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
 	ch->inflight += ch->nslots > 1;
 	ch->usend = kupi_next(ch, s);
 	/*
-	 * The last send of a batch checks for all of them. (Ping-pong has no
-	 * batches: the next send waits for the kernel, which must be awake.)
+	 * The last send of a batch checks for all of them, or whatever ends
+	 * the batch first (kupi_end_burst()). (Ping-pong has no batches: the
+	 * next send waits for the kernel, which must be awake.)
 	 */
-	if ((flags & KUP_MORE) && ch->nslots > 1)
+	if ((flags & KUP_MORE) && ch->nslots > 1) {
+		ch->wake_owed = 1;
 		return;
-	/*
-	 * Pairs with smp_mb() in driver/chan.c (kup_wait_kturn_slow) between
-	 * setting kwait and re-checking the turn: either we see kwait here,
-	 * or the kernel sees our turns before it sleeps. The kernel may wait
-	 * for any slot we passed: wake it if that slot is now its.
-	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
-	if (k && k <= ch->nslots && kupi_turn(ch, k - 1) == 0)
-		kupi_wake_kernel(ch);
+	}
+	kupi_wake_check(ch);
 }
 
 /*
@@ -711,8 +740,10 @@ KUPLIB_HOT int kup_send(struct kup_channel *ch, const void *data,
 {
 	int ret;
 
-	if (len > ch->buf_size)
+	if (len > ch->buf_size) {
+		kupi_end_burst(ch);
 		return -EMSGSIZE;
+	}
 	ret = kupi_send_slot(ch, flags);
 	if (ret)
 		return ret;
@@ -792,11 +823,15 @@ KUPLIB_HOT int kup_send_commit(struct kup_channel *ch, size_t len)
 {
 	int ret;
 
-	if (len > ch->buf_size)
+	if (len > ch->buf_size) {
+		kupi_end_burst(ch);
 		return -EMSGSIZE;
+	}
 	ret = kupi_turn(ch, ch->usend);
-	if (ret <= 0)
+	if (ret <= 0) {
+		kupi_end_burst(ch);
 		return ret ? ret : -EPERM;
+	}
 	/* Small messages move into the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
 		kupi_copy_inline(kupi_slot(ch, ch->usend)->data,
@@ -832,6 +867,7 @@ KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
  */
 KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 {
+	kupi_end_burst(ch);
 	__atomic_store_n(&ch->us->uwait, ch->urecv + 1, __ATOMIC_RELAXED);
 	/* Same pairing as in kupi_sleep(). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

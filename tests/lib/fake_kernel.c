@@ -470,7 +470,7 @@ static int fk_sleep_kturn(struct fk_region *r)
 {
 	struct fk_chan *ch = r->ch;
 	struct timespec end;
-	bool timed_out;
+	bool lost = false;
 	int ret;
 
 	fk_deadline(&end, fk_timeout_ms(r->dev));
@@ -482,24 +482,26 @@ static int fk_sleep_kturn(struct fk_region *r)
 		 * turn store and the kwait load in lib/kup.h.
 		 */
 		smp_mb();
-		timed_out = false;
 		pthread_mutex_lock(&ch->mu);
-		STORE_SC(r->ksleeping, 1);
 		while (!fk_kturn_check(r, false)) {
-			if (pthread_cond_timedwait(&ch->kwq, &ch->mu, &end) ==
-			    ETIMEDOUT && fk_past(&end)) {
-				timed_out = !fk_kturn_check(r, false);
+			/* Seen by fk_wait_kernel_asleep(): checked, asleep. */
+			STORE_SC(r->ksleeping, 1);
+			ret = pthread_cond_timedwait(&ch->kwq, &ch->mu, &end);
+			STORE_SC(r->ksleeping, 0);
+			if (ret != ETIMEDOUT || !fk_past(&end))
+				continue;
+			/* Idle is fine; the turn ours and no wake-up is not. */
+			if (fk_kturn_check(r, false)) {
+				lost = true;
 				break;
 			}
+			fk_deadline(&end, fk_timeout_ms(r->dev));
 		}
-		STORE_SC(r->ksleeping, 0);
 		pthread_mutex_unlock(&ch->mu);
 		WRITE_ONCE(r->ks->kwait, 0);
-		if (timed_out) {
-			fk_fail("channel %u: the kernel slept %u ms for slot %u (lost wake-up?)",
-				ch->index, fk_timeout_ms(r->dev), r->kslot);
-			return -ETIMEDOUT;
-		}
+		if (lost)
+			fk_fail("channel %u: lost wake-up: slot %u was the kernel's for %u ms, nobody woke it",
+				ch->index, r->kslot, fk_timeout_ms(r->dev));
 		ret = fk_kturn(r);
 		if (ret) {
 			if (ret > 0) {
@@ -1268,20 +1270,24 @@ static int fk_ioctl_wait(struct fk_file *kf, struct kup_chan_req *req)
 	}
 	fk_deadline(&end, fk_timeout_ms(dev));
 	pthread_mutex_lock(&ch->mu);
-	INC(ch->usleeping);
 	while (!fk_user_ready(r)) {
-		if (pthread_cond_timedwait(&ch->uwq, &ch->mu, &end) ==
-		    ETIMEDOUT && fk_past(&end) && !fk_user_ready(r)) {
-			ret = -ETIMEDOUT;
+		int rc;
+
+		INC(ch->usleeping);
+		rc = pthread_cond_timedwait(&ch->uwq, &ch->mu, &end);
+		DEC(ch->usleeping);
+		if (rc != ETIMEDOUT || !fk_past(&end))
+			continue;
+		/* Idle is fine; the turn ours and no wake-up is not. */
+		if (fk_user_ready(r)) {
+			fk_fail("channel %u: lost wake-up: the process's turn for %u ms, nobody woke it",
+				ch->index, fk_timeout_ms(dev));
 			break;
 		}
+		fk_deadline(&end, fk_timeout_ms(dev));
 	}
-	DEC(ch->usleeping);
 	pthread_mutex_unlock(&ch->mu);
-	if (ret)
-		fk_fail("channel %u: the process slept %u ms in KUP_IOC_WAIT (lost wake-up?)",
-			ch->index, fk_timeout_ms(dev));
-	else if (READ_ONCE(dev->dead))
+	if (READ_ONCE(dev->dead))
 		ret = -ESHUTDOWN;
 	else if (READ_ONCE(r->dead))
 		ret = -ENOTCONN;

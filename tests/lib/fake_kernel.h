@@ -21,8 +21,11 @@
  * any more (as kup_region_kill() does), and kernel calls copy messages in
  * and out instead of handing out pointers into the region.
  *
- * Every wait of the fake is bounded (struct fk_config.timeout_ms): a wait
- * that times out is a lost wake-up or a hang, counted in fk_failures().
+ * The fake's sleeps look again every struct fk_config.timeout_ms: one
+ * whose condition came true meanwhile without a wake-up is a lost
+ * wake-up, counted in fk_failures() (and the sleeper goes on, so that the
+ * test ends); one still waiting for its peer sleeps on. Every test is
+ * bounded by the harness besides.
  */
 #ifndef KUP_FAKE_KERNEL_H
 #define KUP_FAKE_KERNEL_H
@@ -51,7 +54,7 @@ struct fk_config {
 	uint32_t max_buf;	/* bytes, a multiple of the page size */
 	uint32_t min_buf;	/* bytes */
 	unsigned int spins;	/* kernel spin budget before it sleeps */
-	unsigned int timeout_ms; /* bound of every wait, 0: 5000 */
+	unsigned int timeout_ms; /* lost wake-up after, 0: 5000 */
 	fk_serve_fn serve;	/* NULL: no kernel thread */
 	void *arg;
 };
@@ -125,7 +128,7 @@ struct fk_stats {
 	unsigned long releases;		/* last close of a file */
 };
 void fk_get_stats(struct fk_dev *dev, struct fk_stats *st);
-/* Waits of the fake that timed out, since the start. */
+/* Lost wake-ups and other failures the fake saw, since the start. */
 unsigned long fk_failures(void);
 /* 1 if chan has a region attached. */
 int fk_chan_attached(struct fk_dev *dev, uint32_t chan);

@@ -1053,6 +1053,73 @@ TEST(wait_errors, 10)
 	fk_dev_destroy(fk);
 }
 
+/*
+ * The natural loop: send with KUP_MORE until the pipeline is full, then
+ * receive. The failing send (or the receive about to wait) must make the
+ * wake-up check the burst skipped, or both sides sleep for ever.
+ */
+TEST(more_on_full_pipeline, 15)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	unsigned long sent = 0, got = 0;
+	unsigned int round, k, i;
+	const void *d = NULL;
+	unsigned char msg[200];
+	struct fk_dev *fk;
+	ssize_t len;
+	int ret;
+
+	cfg.spins = 0;
+	cfg.timeout_ms = 2000;
+	fk = fake_dev(&cfg, &dev);
+	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 4, 0, &ch),
+		   0);
+	kup_chan_set_spin(ch, 0);
+	for (round = 0; round < 60; round++) {
+		/* The kernel is asleep, waiting for the next message. */
+		REQUIRE_EQ(fk_wait_kernel_asleep(fk, kup_chan_index(ch),
+						 2000), 0);
+		switch (round % 3) {
+		case 0:	/* until the send fails */
+			for (;;) {
+				fill(msg, sizeof(msg), sent);
+				ret = kup_send(ch, msg, sizeof(msg), KUP_MORE);
+				if (ret)
+					break;
+				sent++;
+			}
+			CHECK_EQ(ret, -ENOBUFS);
+			break;
+		case 1:	/* a receive ends the burst */
+		case 2:	/* a non-blocking receive ends it */
+			k = 1 + round % 3;
+			for (i = 0; i < k; i++) {
+				fill(msg, sizeof(msg), sent);
+				REQUIRE_EQ(kup_send(ch, msg, sizeof(msg),
+						    KUP_MORE), 0);
+				sent++;
+			}
+			if (round % 3 == 2)
+				kup_recv(ch, &d, KUP_NONBLOCK) == -EAGAIN ?
+					(void)0 : (void)got++;
+			break;
+		}
+		while (got < sent) {
+			len = kup_recv(ch, &d, 0);
+			REQUIRE(len == sizeof(msg), "round %u: %zd", round,
+				len);
+			REQUIRE(check_fill(d, len, got) < 0, "round %u",
+				round);
+			got++;
+		}
+	}
+	kup_chan_close(ch);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1070,6 +1137,7 @@ static const struct test *const tests[] = {
 	T(kernproxy_names),
 	T(attach_buf_size),
 	T(wait_errors),
+	T(more_on_full_pipeline),
 	NULL
 };
 
