@@ -649,6 +649,9 @@ KUPLIB_HOT int kupi_wait(struct kup_channel *ch, uint32_t s,
 /*
  * Copy an inline message (at most KUP_INLINE_MAX bytes) with a few
  * fixed-size moves, overlapping at the end, rather than a call into libc.
+ * Source and destination may overlap (part of a message just received in
+ * the same slot line, sent back): then memmove, whose semantics the fixed
+ * moves do not have.
  */
 KUPLIB_HOT void kupi_copy_inline(void *dst, const void *src, size_t len)
 {
@@ -658,6 +661,12 @@ KUPLIB_HOT void kupi_copy_inline(void *dst, const void *src, size_t len)
 	uint32_t x, y;
 	size_t i;
 
+	/* One of the differences wraps to a huge value unless they overlap. */
+	if (__builtin_expect((uintptr_t)d - (uintptr_t)p < len ||
+			     (uintptr_t)p - (uintptr_t)d < len, 0)) {
+		memmove(d, p, len);
+		return;
+	}
 	if (len >= 8) {
 		for (i = 0; i + 8 < len; i += 8) {
 			__builtin_memcpy(&a, p + i, 8);
@@ -752,8 +761,9 @@ KUPLIB_HOT int kup_send(struct kup_channel *ch, const void *data,
 		kupi_copy_inline(kupi_slot(ch, ch->usend)->data, data, len);
 		kupi_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, flags);
 	} else {
-		memcpy(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
-		       len);
+		/* data may lie in the buffer itself (kup_send_buf()). */
+		memmove(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
+			len);
 		kupi_pass(ch, (uint32_t)len, 0, flags);
 	}
 	return 0;

@@ -1120,6 +1120,58 @@ TEST(more_on_full_pipeline, 15)
 	fk_dev_destroy(fk);
 }
 
+/* Part of a received inline message sent back: the copy overlaps. */
+TEST(inline_overlap, 20)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	unsigned char ref[256], buf[256], src[256];
+	struct kup_channel *ch;
+	const unsigned char *d;
+	const void *p = NULL;
+	size_t len, off, k;
+	struct fk_dev *fk;
+	long bad;
+	int sh;
+
+	/* The copy itself, both directions, every length and shift. */
+	for (len = 0; len <= KUP_INLINE_MAX; len++) {
+		for (sh = -17; sh <= 17; sh++) {
+			fill(src, sizeof(src), len + 1000 * (sh + 17));
+			memcpy(buf, src, sizeof(buf));
+			memcpy(ref, src, sizeof(ref));
+			memmove(ref + 64 + sh, ref + 64, len);
+			kupi_copy_inline(buf + 64 + sh, buf + 64, len);
+			REQUIRE(!memcmp(buf, ref, sizeof(buf)),
+				"len %zu shift %d", len, sh);
+		}
+	}
+	fk = fake_dev(&cfg, &dev);
+	ch = echo_attach(dev, 4096);
+	for (len = 1; len <= KUP_INLINE_MAX; len++) {
+		for (off = 1; off < len; off++) {
+			fill(src, len, len);
+			REQUIRE_EQ(kup_send(ch, src, len, 0), 0);
+			REQUIRE_EQ(kup_recv(ch, &p, 0), len);
+			d = (const unsigned char *)p;
+			/* As kup_send(ch, d + 3, 50, 0) after 53 bytes */
+			REQUIRE_EQ(kup_send(ch, d + off, len - off, 0), 0);
+			REQUIRE_EQ(kup_recv(ch, &p, 0), len - off);
+			d = (const unsigned char *)p;
+			for (bad = 0, k = 0; k < len - off; k++)
+				bad += d[k] != pattern(len, k + off);
+			CHECK(!bad, "%zu bytes from offset %zu of %zu: %ld wrong",
+			      len - off, off, len, bad);
+		}
+	}
+	/* The same through kup_send_buf() and kup_send_commit(). */
+	for (len = 0; len <= KUP_INLINE_MAX + 1; len++)
+		CHECK_EQ(roundtrip(ch, len, len, 0, 1), 0);
+	kup_chan_close(ch);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1138,6 +1190,7 @@ static const struct test *const tests[] = {
 	T(attach_buf_size),
 	T(wait_errors),
 	T(more_on_full_pipeline),
+	T(inline_overlap),
 	NULL
 };
 
