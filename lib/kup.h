@@ -23,6 +23,12 @@
  * drive different channels with no lock on the data path. kup_open(),
  * kup_chan_attach() and kup_chan_close() may run concurrently in different
  * threads; kup_close() must not race with anything on its device.
+ * kup_chan_shutdown() is the one call any thread may make on a channel at
+ * any time: every call blocked or spinning on the channel, and every later
+ * one, returns -ENOTCONN. kup_chan_close() and kup_close() free the
+ * channel's memory: never while another thread may still be inside a
+ * call on it. To stop a thread blocked on a channel, shut the channel
+ * down, wait for the thread to return, then close the channel.
  *
  * Waiting: a blocking call spins on the turn word for the channel's spin
  * budget (kup_chan_set_spin()), then sets ustate.uwait and sleeps in the
@@ -150,6 +156,7 @@ struct kup_channel {
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
 	unsigned long long syscalls;	/* wake/sleep ioctls made */
+	int shut;			/* kup_chan_shutdown() detached it */
 };
 
 KUPLIB_HOT void kupi_pause(void)
@@ -203,6 +210,18 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 		return -EPROTONOSUPPORT;
 	}
 	*devp = dev;
+	return 0;
+}
+
+/* KUP_IOC_DETACH of the channel: 0 or -errno. */
+KUPLIB_INLINE int kupi_detach(const struct kup_channel *ch)
+{
+	struct kup_chan_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.chan = ch->chan;
+	if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_DETACH, &req) < 0)
+		return errno > 0 ? -errno : -EIO;
 	return 0;
 }
 
@@ -372,15 +391,12 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 		free(ch);
 		return ret;
 	}
+	ch->chan = arg.chan;
 	ret = kupi_chan_map(ch);
 	if (!ret && ch->buf_size < buf_size)
 		ret = -EMSGSIZE;
 	if (ret) {
-		struct kup_chan_req req;
-
-		memset(&req, 0, sizeof(req));
-		req.chan = arg.chan;
-		KUPLIB_IOCTL(dev->fd, KUP_IOC_DETACH, &req);
+		kupi_detach(ch);
 		kupi_chan_free(ch);
 		return ret;
 	}
@@ -400,13 +416,40 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 	return kup_chan_attach_slots(dev, chan, buf_size, 1, flags, chp);
 }
 
-/* Detach the channel and free its region. */
+/*
+ * Stop the channel, from any thread: detach it in the kernel and free
+ * nothing. Every call on it returns -ENOTCONN: one asleep in the kernel
+ * is woken by the detach, one polling sees KUP_STATE_DETACHED, and so do
+ * later ones. Once the threads that used it have returned, the owning
+ * thread frees it with kup_chan_close(). Returns 0, also when the channel
+ * was shut down already, or -errno (-EPERM in a fork child, which cannot
+ * detach its parent's channels).
+ */
+KUPLIB_INLINE int kup_chan_shutdown(struct kup_channel *ch)
+{
+	int ret;
+
+	if (!ch)
+		return -EINVAL;
+	if (__atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+		return 0;
+	ret = kupi_detach(ch);
+	/* -ENOTCONN: detached already, by a shutdown racing this one. */
+	if (ret && ret != -ENOTCONN)
+		return ret;
+	__atomic_store_n(&ch->shut, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * Detach the channel, unless kup_chan_shutdown() did, and free its region.
+ * No other thread may be inside a call on the channel (see the top).
+ */
 KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 {
 	struct kup_device *dev;
 	struct kup_channel **pp;
-	struct kup_chan_req req;
-	int ret = 0, ret2;
+	int ret, ret2;
 
 	if (!ch)
 		return 0;
@@ -419,10 +462,9 @@ KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 		}
 	}
 	pthread_mutex_unlock(&dev->lock);
-	memset(&req, 0, sizeof(req));
-	req.chan = ch->chan;
-	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_DETACH, &req) < 0)
-		ret = -errno;
+	ret = kupi_detach(ch);
+	if (ret == -ENOTCONN && __atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+		ret = 0;
 	ret2 = kupi_chan_free(ch);
 	return ret ? ret : ret2;
 }

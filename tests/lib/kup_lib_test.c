@@ -1172,6 +1172,91 @@ TEST(inline_overlap, 20)
 	fk_dev_destroy(fk);
 }
 
+struct looper {
+	struct kup_channel *ch;
+	int ret;
+	unsigned long done;
+};
+
+/* Round trips until the channel stops. */
+static void *loop_roundtrips(void *p)
+{
+	struct looper *l = (struct looper *)p;
+	int ret;
+
+	for (;;) {
+		ret = roundtrip(l->ch, l->done, 1 + l->done % 300, 0,
+				l->done & 1);
+		if (ret) {
+			l->ret = ret;
+			return NULL;
+		}
+		l->done++;
+	}
+}
+
+/*
+ * kup_chan_shutdown() from another thread stops every call on the
+ * channel, asleep, polling or busy, with -ENOTCONN; kup_chan_close()
+ * afterwards frees it.
+ */
+TEST(shutdown_unblocks, 30)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch[3], *pch = NULL;
+	struct blocked b[3];
+	struct looper lp;
+	const void *d = NULL;
+	struct fk_dev *fk;
+	pthread_t t[3], tl;
+	unsigned int i;
+
+	fk = fake_dev(&cfg, &dev);
+	ch[0] = echo_attach(dev, 4096);
+	ch[1] = echo_attach(dev, 4096);
+	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 4, 0,
+					 &ch[2]), 0);
+	start_blocked(fk, &b[0], &t[0], ch[0], 0);
+	start_blocked(fk, &b[1], &t[1], ch[1], KUP_SPIN_ONLY);
+	start_blocked(fk, &b[2], &t[2], ch[2], 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(kup_chan_shutdown(ch[i]), 0);
+		CHECK(!fk_chan_attached(fk, kup_chan_index(ch[i])),
+		      "channel %u still attached", i);
+	}
+	for (i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		CHECK(b[i].ret == -ENOTCONN, "thread %u: %zd", i, b[i].ret);
+	}
+	/* Every later call fails the same way, a second shutdown is fine. */
+	CHECK_EQ(kup_send(ch[0], "x", 1, 0), -ENOTCONN);
+	CHECK_EQ(kup_recv(ch[2], &d, 0), -ENOTCONN);
+	CHECK_EQ(kup_chan_ready(ch[1]), -ENOTCONN);
+	CHECK_EQ(kup_chan_shutdown(ch[0]), 0);
+	CHECK_EQ(kup_chan_close(ch[0]), 0);
+	CHECK_EQ(kup_chan_close(ch[1]), 0);
+
+	/* A busy channel, stopped from another thread. */
+	memset(&lp, 0, sizeof(lp));
+	lp.ch = echo_attach(dev, 4096);
+	kup_chan_set_spin(lp.ch, 3);
+	REQUIRE_EQ(pthread_create(&tl, NULL, loop_roundtrips, &lp), 0);
+	ms_sleep(30);
+	CHECK_EQ(kup_chan_shutdown(lp.ch), 0);
+	pthread_join(tl, NULL);
+	CHECK_EQ(lp.ret, -ENOTCONN);
+	CHECK(lp.done > 0, "no round trip before the shutdown");
+	CHECK_EQ(kup_chan_close(lp.ch), 0);
+
+	/* kup_close() takes shut-down channels too (ch[2], pch). */
+	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 2, 0, &pch),
+		   0);
+	CHECK_EQ(kup_chan_shutdown(pch), 0);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1191,6 +1276,7 @@ static const struct test *const tests[] = {
 	T(wait_errors),
 	T(more_on_full_pipeline),
 	T(inline_overlap),
+	T(shutdown_unblocks),
 	NULL
 };
 
