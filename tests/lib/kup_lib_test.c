@@ -371,7 +371,11 @@ TEST(stress_both_sleeping, 60)
 	fk_dev_destroy(fk);
 }
 
-/* Both sides poll; the process never sleeps (KUP_SPIN_ONLY). */
+/*
+ * Both sides poll; the process never sleeps (KUP_SPIN_ONLY, or a spin
+ * budget longer than any wait). One channel at a time: two polling
+ * threads on two CPUs.
+ */
 TEST(stress_both_spinning, 60)
 {
 	static const size_t lens[] = { 8, 100, 200, 3000 };
@@ -386,8 +390,6 @@ TEST(stress_both_spinning, 60)
 	cfg.timeout_ms = 10000;
 	fk = fake_dev(&cfg, &dev);
 	ch = echo_attach(dev, 4096);
-	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 8, 0,
-					 &pch), 0);
 	fk_get_stats(fk, &st0);
 	kup_chan_set_poll_limit(ch, 1ULL << 32);
 	for (n = 0; n < 20000; n++) {
@@ -395,12 +397,17 @@ TEST(stress_both_spinning, 60)
 
 		REQUIRE(!ret, "message %lu: %d", n, ret);
 	}
+	fk_get_stats(fk, &st);
+	CHECK_EQ(st.waits - st0.waits, 0);
+	CHECK_EQ(kup_chan_close(ch), 0);
+	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 8, 0,
+					 &pch), 0);
 	kup_chan_set_spin(pch, 1U << 30);
+	fk_get_stats(fk, &st0);
 	CHECK_EQ(pipe_stream(pch, 20000, 8, 1, lens, 4), 0);
 	fk_get_stats(fk, &st);
 	CHECK_EQ(st.waits - st0.waits, 0);
 	kup_chan_close(pch);
-	kup_chan_close(ch);
 	kup_close(dev);
 	fk_dev_destroy(fk);
 }
