@@ -281,37 +281,58 @@ KUPLIB_INLINE size_t kup_region_len(const struct kup_device *dev,
 	return (len + page - 1) / page * page;
 }
 
-/* Check the header the kernel wrote and locate every part through it. */
+/*
+ * Whether part [off, off + len) of a region of size bytes lies inside it
+ * and starts on a line, without overflow.
+ */
+KUPLIB_INLINE int kupi_part_ok(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off % KUP_LINE_SIZE == 0 && off <= size && len <= size - off;
+}
+
+/*
+ * Check the header the kernel wrote and locate every part through it:
+ * each inside the region, on its own line, whatever the values.
+ */
 KUPLIB_INLINE int kupi_chan_map(struct kup_channel *ch)
 {
-	const struct kup_region_hdr *h = (const struct kup_region_hdr *)ch->mem;
+	const struct kup_region_hdr *hp = (const struct kup_region_hdr *)ch->mem;
 	unsigned char *base = (unsigned char *)ch->mem;
-	uint64_t size;
+	struct kup_region_hdr h;
+	uint64_t size, bufs;
 	uint32_t i;
 
-	/* Pairs with smp_store_release(&h->magic) in driver/region.c. */
-	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != KUP_REGION_MAGIC)
+	/*
+	 * Pairs with smp_store_release(&h->magic) in driver/region.c
+	 * (kup_region_format): the header is complete once the magic shows.
+	 */
+	if (__atomic_load_n(&hp->magic, __ATOMIC_ACQUIRE) != KUP_REGION_MAGIC)
 		return -EBADMSG;
-	if (h->abi_version != KUP_ABI_VERSION)
+	/* Each value read once: checked and used from the copy. */
+	memcpy(&h, hp, sizeof(h));
+	if (h.abi_version != KUP_ABI_VERSION)
 		return -EPROTONOSUPPORT;
-	size = h->region_size;
-	if (h->hdr_size < sizeof(*h) || size > ch->mem_len || !h->nslots ||
-	    h->line_size != KUP_LINE_SIZE || !h->buf_size ||
-	    h->kstate_off + sizeof(struct kup_kstate) > size ||
-	    h->ustate_off + sizeof(struct kup_ustate) > size ||
-	    h->nslots != ch->nslots ||
-	    h->slot_off + (uint64_t)h->nslots * KUP_LINE_SIZE > size ||
-	    h->to_kernel_off + (uint64_t)h->nslots * h->buf_size > size ||
-	    h->to_user_off + (uint64_t)h->nslots * h->buf_size > size)
+	size = h.region_size;
+	/* nslots <= KUP_MAX_SLOTS, buf_size < 2^32: no overflow. */
+	bufs = (uint64_t)ch->nslots * h.buf_size;
+	if (h.hdr_size < sizeof(h) || h.hdr_size > size ||
+	    size > ch->mem_len || h.chan != ch->chan ||
+	    h.nslots != ch->nslots || h.line_size != KUP_LINE_SIZE ||
+	    !h.buf_size || h.buf_size % KUP_LINE_SIZE ||
+	    !kupi_part_ok(h.kstate_off, sizeof(struct kup_kstate), size) ||
+	    !kupi_part_ok(h.ustate_off, sizeof(struct kup_ustate), size) ||
+	    !kupi_part_ok(h.slot_off, (uint64_t)ch->nslots * KUP_LINE_SIZE,
+			  size) ||
+	    !kupi_part_ok(h.to_kernel_off, bufs, size) ||
+	    !kupi_part_ok(h.to_user_off, bufs, size))
 		return -EBADMSG;
-	ch->hdr = h;
-	ch->ks = (const struct kup_kstate *)(base + h->kstate_off);
-	ch->us = (struct kup_ustate *)(base + h->ustate_off);
-	ch->slots = (struct kup_slot *)(base + h->slot_off);
-	ch->to_kernel = base + h->to_kernel_off;
-	ch->to_user = base + h->to_user_off;
-	ch->buf_size = h->buf_size;
-	ch->chan = h->chan;
+	ch->hdr = hp;
+	ch->ks = (const struct kup_kstate *)(base + h.kstate_off);
+	ch->us = (struct kup_ustate *)(base + h.ustate_off);
+	ch->slots = (struct kup_slot *)(base + h.slot_off);
+	ch->to_kernel = base + h.to_kernel_off;
+	ch->to_user = base + h.to_user_off;
+	ch->buf_size = h.buf_size;
 	for (i = 0; i < ch->nslots; i++) {
 		/*
 		 * Ping-pong: the kernel holds turn 0 and will pass turn 1

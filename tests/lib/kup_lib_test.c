@@ -1264,6 +1264,101 @@ TEST(shutdown_unblocks, 30)
 	fk_dev_destroy(fk);
 }
 
+struct hdr_case {
+	const char *what;
+	unsigned int field;
+	uint64_t value;
+	int want;
+};
+
+enum {
+	H_MAGIC, H_ABI, H_HDR_SIZE, H_REGION, H_CHAN, H_NSLOTS, H_BUF,
+	H_LINE, H_KSTATE, H_USTATE, H_SLOT, H_TO_KERNEL, H_TO_USER,
+};
+
+static void hdr_corrupt(struct kup_region_hdr *h, void *arg)
+{
+	const struct hdr_case *c = (const struct hdr_case *)arg;
+
+	switch (c->field) {
+	case H_MAGIC: h->magic = c->value; break;
+	case H_ABI: h->abi_version = (uint32_t)c->value; break;
+	case H_HDR_SIZE: h->hdr_size = (uint32_t)c->value; break;
+	case H_REGION: h->region_size = c->value; break;
+	case H_CHAN: h->chan = (uint32_t)c->value; break;
+	case H_NSLOTS: h->nslots = (uint32_t)c->value; break;
+	case H_BUF: h->buf_size = (uint32_t)c->value; break;
+	case H_LINE: h->line_size = (uint32_t)c->value; break;
+	case H_KSTATE: h->kstate_off = c->value; break;
+	case H_USTATE: h->ustate_off = c->value; break;
+	case H_SLOT: h->slot_off = c->value; break;
+	case H_TO_KERNEL: h->to_kernel_off = c->value; break;
+	case H_TO_USER: h->to_user_off = c->value; break;
+	}
+}
+
+/*
+ * A header the library must refuse: offsets that wrap, point outside the
+ * region or off a line. (2 slots of 4096 bytes: a 20480-byte region.)
+ */
+TEST(bad_headers, 30)
+{
+	static const struct hdr_case cases[] = {
+		{ "magic", H_MAGIC, 1, -EBADMSG },
+		{ "abi", H_ABI, KUP_ABI_VERSION + 1, -EPROTONOSUPPORT },
+		{ "hdr_size", H_HDR_SIZE, 8, -EBADMSG },
+		{ "region_size", H_REGION, 1 << 20, -EBADMSG },
+		{ "chan", H_CHAN, 3, -EBADMSG },
+		{ "nslots", H_NSLOTS, 3, -EBADMSG },
+		{ "buf_size 0", H_BUF, 0, -EBADMSG },
+		{ "buf_size off a line", H_BUF, 4000, -EBADMSG },
+		{ "line_size", H_LINE, 64, -EBADMSG },
+		{ "kstate wraps", H_KSTATE, ~0ULL - 63, -EBADMSG },
+		{ "kstate off a line", H_KSTATE, 130, -EBADMSG },
+		{ "kstate outside", H_KSTATE, 20480, -EBADMSG },
+		{ "ustate wraps", H_USTATE, ~0ULL - 127, -EBADMSG },
+		{ "ustate off a line", H_USTATE, 2 * 128 + 8, -EBADMSG },
+		{ "slots wrap", H_SLOT, ~0ULL - 127, -EBADMSG },
+		{ "slots past the end", H_SLOT, 20480 - 128, -EBADMSG },
+		{ "slots off a line", H_SLOT, 3 * 128 + 64, -EBADMSG },
+		{ "to_kernel wraps", H_TO_KERNEL, ~0ULL - 4095, -EBADMSG },
+		{ "to_kernel past the end", H_TO_KERNEL, 16384, -EBADMSG },
+		{ "to_kernel off a line", H_TO_KERNEL, 4096 + 4, -EBADMSG },
+		{ "to_user wraps", H_TO_USER, ~0ULL - 8191, -EBADMSG },
+		{ "to_user off a line", H_TO_USER, 12288 + 1, -EBADMSG },
+	};
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	struct fk_stats st;
+	struct fk_dev *fk;
+	unsigned int i;
+
+	fk = fake_dev(&cfg, &dev);
+	/* The layout the cases assume */
+	REQUIRE_EQ(kup_chan_attach_slots(dev, 0, 4096, 2, 0, &ch), 0);
+	REQUIRE_EQ(ch->hdr->region_size, 20480);
+	REQUIRE_EQ(ch->hdr->to_kernel_off, 4096);
+	REQUIRE_EQ(ch->hdr->to_user_off, 12288);
+	kup_chan_close(ch);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fk_corrupt_hdr(fk, hdr_corrupt, (void *)&cases[i]);
+		CHECK(kup_chan_attach_slots(dev, 0, 4096, 2, 0, &ch) ==
+		      cases[i].want, "%s", cases[i].what);
+		CHECK(!ch, "%s: a channel", cases[i].what);
+		if (ch) {
+			kup_chan_close(ch);
+			ch = NULL;
+		}
+		CHECK(!fk_chan_attached(fk, 0), "%s: left attached",
+		      cases[i].what);
+	}
+	fk_get_stats(fk, &st);
+	CHECK_EQ(st.detaches, 1 + sizeof(cases) / sizeof(cases[0]));
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1284,6 +1379,7 @@ static const struct test *const tests[] = {
 	T(more_on_full_pipeline),
 	T(inline_overlap),
 	T(shutdown_unblocks),
+	T(bad_headers),
 	NULL
 };
 
