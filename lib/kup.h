@@ -150,7 +150,7 @@ struct kup_channel {
 	uint32_t urecv;			/* next slot to receive from */
 	uint32_t uturn[KUP_MAX_SLOTS];	/* turn value while we hold a slot */
 	unsigned char consumed[KUP_MAX_SLOTS]; /* its message was read */
-	uint32_t inflight;		/* pipelined: sent, reply not received */
+	uint32_t inflight;		/* pipelined: sent, reply not read */
 	uint32_t wake_owed;		/* KUP_MORE passes not checked yet */
 	unsigned int spins;		/* spin budget, at most */
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
@@ -296,12 +296,13 @@ KUPLIB_INLINE int kupi_part_ok(uint64_t off, uint64_t len, uint64_t size)
  */
 KUPLIB_INLINE int kupi_chan_map(struct kup_channel *ch)
 {
-	const struct kup_region_hdr *hp = (const struct kup_region_hdr *)ch->mem;
+	const struct kup_region_hdr *hp;
 	unsigned char *base = (unsigned char *)ch->mem;
 	struct kup_region_hdr h;
 	uint64_t size, bufs;
 	uint32_t i;
 
+	hp = (const struct kup_region_hdr *)ch->mem;
 	/*
 	 * Pairs with smp_store_release(&h->magic) in driver/region.c
 	 * (kup_region_format): the header is complete once the magic shows.
@@ -964,7 +965,9 @@ KUPLIB_INLINE int kup_chan_set_eventfd(struct kup_channel *ch, int efd)
 	memset(&arg, 0, sizeof(arg));
 	arg.chan = ch->chan;
 	arg.fd = efd < 0 ? KUP_EVENTFD_NONE : (uint32_t)efd;
-	return KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_EVENTFD, &arg) < 0 ? -errno : 0;
+	if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_EVENTFD, &arg) < 0)
+		return -errno;
+	return 0;
 }
 
 /* System calls the data path of this channel made (sleeps and wakes). */

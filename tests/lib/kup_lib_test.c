@@ -966,7 +966,8 @@ TEST(attach_buf_size, 20)
 	} cases[] = {
 		{ 5000, 1, 5120 }, { 4097, 1, 4224 }, { 3000, 64, 3072 },
 		{ 1, 1, KUP_LINE_SIZE }, { 1024, 4, 1024 }, { 8191, 2, 8192 },
-		{ MAX_BUF - 1, 1, MAX_BUF }, { 0, 1, MAX_BUF }, { 0, 4, MAX_BUF },
+		{ MAX_BUF - 1, 1, MAX_BUF }, { 0, 1, MAX_BUF },
+		{ 0, 4, MAX_BUF },
 	};
 	struct fk_config cfg = echo_cfg();
 	struct kup_device *dev = NULL;
@@ -1167,7 +1168,7 @@ TEST(inline_overlap, 20)
 			d = (const unsigned char *)p;
 			for (bad = 0, k = 0; k < len - off; k++)
 				bad += d[k] != pattern(len, k + off);
-			CHECK(!bad, "%zu bytes from offset %zu of %zu: %ld wrong",
+			CHECK(!bad, "%zu bytes at %zu of %zu: %ld wrong",
 			      len - off, off, len, bad);
 		}
 	}
