@@ -33,8 +33,9 @@
  * Waiting: a blocking call spins on the turn word for the channel's spin
  * budget (kup_chan_set_spin()), then sets ustate.uwait and sleeps in the
  * kernel (KUP_IOC_WAIT) until the kernel passes the turn. KUP_SPIN_ONLY
- * never sleeps (pure polling, bounded by kup_chan_set_poll_limit()),
- * KUP_NONBLOCK returns -EAGAIN at once. The data path makes a system call
+ * never sleeps (pure polling, bounded by kup_chan_set_poll_limit(), by
+ * default KUP_DEFAULT_POLL_LIMIT: seconds), KUP_NONBLOCK returns -EAGAIN
+ * at once. The data path makes a system call
  * only to sleep, or to wake a kernel thread that announced it sleeps.
  */
 #ifndef KUP_LIB_H
@@ -120,7 +121,13 @@ extern "C" {
 #define KUP_MORE	0x4U
 
 #define KUP_DEFAULT_SPINS	(1U << 10)
-#define KUP_DEFAULT_POLL_LIMIT	(1ULL << 40)
+/*
+ * Polls after which a KUP_SPIN_ONLY wait gives up (-ETIMEDOUT): 2^28. A
+ * poll is a pause and two loads, some 3 ns (a short pause) to 40 ns (the
+ * 140-cycle pause of recent x86): about 1 to 10 seconds. Longer waits set
+ * their own bound (kup_chan_set_poll_limit()).
+ */
+#define KUP_DEFAULT_POLL_LIMIT	(1ULL << 28)
 
 struct kup_channel;
 
@@ -509,7 +516,10 @@ KUPLIB_INLINE void kup_chan_set_spin(struct kup_channel *ch,
 	ch->spin_cur = spins;
 }
 
-/* Polls after which a KUP_SPIN_ONLY call gives up with -ETIMEDOUT. */
+/*
+ * Polls after which a KUP_SPIN_ONLY call gives up with -ETIMEDOUT
+ * (default KUP_DEFAULT_POLL_LIMIT).
+ */
 KUPLIB_INLINE void kup_chan_set_poll_limit(struct kup_channel *ch,
 					   unsigned long long polls)
 {

@@ -1360,6 +1360,36 @@ TEST(bad_headers, 30)
 	fk_dev_destroy(fk);
 }
 
+/*
+ * KUP_SPIN_ONLY's default bound is seconds of polling, not hours: time
+ * 2^22 polls here, extrapolate.
+ */
+TEST(spin_only_default_bound, 30)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch;
+	const void *d = NULL;
+	struct fk_dev *fk;
+	double t, est;
+
+	fk = fake_dev(&cfg, &dev);
+	ch = echo_attach(dev, 4096);
+	CHECK_EQ(ch->poll_limit, KUP_DEFAULT_POLL_LIMIT);
+	REQUIRE_EQ(kup_send(ch, "HOLD", 4, 0), 0);
+	kup_chan_set_poll_limit(ch, 1ULL << 22);
+	t = t_now();
+	CHECK_EQ(kup_recv(ch, &d, KUP_SPIN_ONLY), -ETIMEDOUT);
+	t = t_now() - t;
+	est = t / (1 << 22) * (double)KUP_DEFAULT_POLL_LIMIT;
+	printf("# %.1f ns a poll: the default bound is %.1f s here\n",
+	       t / (1 << 22) * 1e9, est);
+	CHECK(est < 120, "the default bound polls for %.0f s", est);
+	kup_chan_close(ch);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1381,6 +1411,7 @@ static const struct test *const tests[] = {
 	T(inline_overlap),
 	T(shutdown_unblocks),
 	T(bad_headers),
+	T(spin_only_default_bound),
 	NULL
 };
 
