@@ -902,25 +902,32 @@ KUPLIB_HOT int kup_send_buf(struct kup_channel *ch, void **buf,
 	return 0;
 }
 
-/* Pass the turn with len bytes written in place after kup_send_buf(). */
+/*
+ * Pass the turn with len bytes written in place after kup_send_buf(). The
+ * slot must be ours, as for kup_send() but without waiting: -EPERM on a
+ * ping-pong channel whose turn the kernel holds; -ENOBUFS on a pipelined
+ * one whose slot is in flight or holds a reply not received yet.
+ */
 KUPLIB_HOT int kup_send_commit(struct kup_channel *ch, size_t len)
 {
+	uint32_t s = ch->usend;
 	int ret;
 
 	if (len > ch->buf_size) {
 		kupi_end_burst(ch);
 		return -EMSGSIZE;
 	}
-	ret = kupi_turn(ch, ch->usend);
-	if (ret <= 0) {
+	ret = kupi_turn(ch, s);
+	if (ret <= 0 || (ch->nslots > 1 && !ch->consumed[s])) {
 		kupi_end_burst(ch);
-		return ret ? ret : -EPERM;
+		if (ret < 0)
+			return ret;
+		return ch->nslots > 1 ? -ENOBUFS : -EPERM;
 	}
 	/* Small messages move into the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
-		kupi_copy_inline(kupi_slot(ch, ch->usend)->data,
-				 ch->to_kernel +
-				 (size_t)ch->usend * ch->buf_size, len);
+		kupi_copy_inline(kupi_slot(ch, s)->data,
+				 ch->to_kernel + (size_t)s * ch->buf_size, len);
 		kupi_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, 0);
 	} else {
 		kupi_pass(ch, (uint32_t)len, 0, 0);

@@ -1390,6 +1390,53 @@ TEST(spin_only_default_bound, 30)
 	fk_dev_destroy(fk);
 }
 
+/*
+ * kup_send_commit() on a pipelined channel checks its slot as kup_send()
+ * does: a slot whose reply was not received yet is not passed over.
+ */
+TEST(send_commit_pipelined, 20)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	const void *d = NULL;
+	struct fk_dev *fk;
+	size_t size;
+	void *buf;
+	int i;
+
+	fk = fake_dev(&cfg, &dev);
+	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 1024, 2, 0, &ch),
+		   0);
+	REQUIRE_EQ(kup_send(ch, "m0", 3, 0), 0);
+	REQUIRE_EQ(kup_send(ch, "m1", 3, 0), 0);
+	/* Both replies are back; read the first one only. */
+	for (i = 0; i < 3000 && __atomic_load_n(&kupi_slot(ch, 1)->turn,
+						__ATOMIC_ACQUIRE) != 3; i++)
+		ms_sleep(1);
+	REQUIRE_EQ(kup_recv(ch, &d, 0), 3);
+	CHECK(!strcmp((const char *)d, "m0"), "first reply");
+	/* Slot 0 is free: buffer, commit. */
+	REQUIRE_EQ(kup_send_buf(ch, &buf, &size, 0), 0);
+	memcpy(buf, "c0", 3);
+	CHECK_EQ(kup_send_commit(ch, 3), 0);
+	/* Slot 1 holds m1's reply, unread: a second commit must not pass. */
+	CHECK_EQ(kup_send_commit(ch, 3), -ENOBUFS);
+	CHECK_EQ(kup_recv(ch, &d, 0), 3);
+	CHECK(!strcmp((const char *)d, "m1"), "second reply: %s",
+	      (const char *)d);
+	CHECK_EQ(kup_recv(ch, &d, 0), 3);
+	CHECK(!strcmp((const char *)d, "c0"), "third reply: %s",
+	      (const char *)d);
+	CHECK_EQ(kup_chan_inflight(ch), 0);
+	/* Every slot back with us: a commit without kup_send_buf() is fine. */
+	CHECK_EQ(kup_send_commit(ch, 0), 0);
+	CHECK_EQ(kup_recv(ch, &d, 0), 0);
+	kup_chan_close(ch);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1412,6 +1459,7 @@ static const struct test *const tests[] = {
 	T(shutdown_unblocks),
 	T(bad_headers),
 	T(spin_only_default_bound),
+	T(send_commit_pipelined),
 	NULL
 };
 
