@@ -240,29 +240,40 @@ KUPLIB_INLINE int kupi_detach(const struct kup_channel *ch)
  */
 KUPLIB_INLINE int kupi_chan_free(struct kup_channel *ch)
 {
+	int ret;
+
 	if (KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
 			0) == MAP_FAILED) {
+		ret = errno > 0 ? -errno : -ENOMEM;	/* before free() */
 		free(ch);
-		return -errno;	/* leak the range rather than reuse it */
+		return ret;	/* leak the range rather than reuse it */
 	}
 	free(ch->mem);
 	free(ch);
 	return 0;
 }
 
-/* Close the device and every channel still attached through it. */
+/*
+ * Close the device and every channel still attached through it. Each
+ * channel is detached first: close() detaches nothing while a dup()ed or
+ * inherited descriptor keeps the file open. A fork child cannot detach
+ * its parent's channels (the kernel refuses with EPERM): its kup_close()
+ * frees the child's own copy of the memory and leaves them alone.
+ */
 KUPLIB_INLINE void kup_close(struct kup_device *dev)
 {
 	struct kup_channel *ch, *next;
 
 	if (!dev)
 		return;
-	KUPLIB_CLOSE(dev->fd);		/* detaches every channel */
 	for (ch = dev->chans; ch; ch = next) {
 		next = ch->next;
+		if (!__atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+			kupi_detach(ch);
 		kupi_chan_free(ch);
 	}
+	KUPLIB_CLOSE(dev->fd);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 }

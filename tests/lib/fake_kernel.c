@@ -109,6 +109,7 @@ struct fk_sess {
 	struct fk_region *r;
 	pthread_t thread;
 	int done;
+	void *buf;		/* buf_size bytes for the serve function */
 };
 
 struct fk_dev {
@@ -633,6 +634,11 @@ struct fk_dev *fk_sess_dev(const struct fk_sess *s)
 	return s->dev;
 }
 
+void *fk_sess_buf(const struct fk_sess *s)
+{
+	return s->buf;
+}
+
 ssize_t fk_recv(struct fk_sess *s, void *buf, unsigned int flags)
 {
 	struct fk_region *r = s->r;
@@ -833,6 +839,7 @@ void fk_dev_destroy(struct fk_dev *dev)
 	fk_dev_shutdown(dev);
 	for (i = 0; i < dev->nsess; i++) {
 		pthread_join(dev->sess[i]->thread, NULL);
+		free(dev->sess[i]->buf);
 		free(dev->sess[i]);
 	}
 	for (r = dev->regions; r; r = next) {
@@ -1138,8 +1145,11 @@ static int fk_ioctl_attach(struct fk_file *kf, struct kup_attach *arg)
 		s->dev = dev;
 		s->ch = ch;
 		s->r = r;
-		if (pthread_create(&s->thread, NULL, fk_sess_main, s)) {
+		s->buf = malloc(r->buf_size);
+		if (!s->buf ||
+		    pthread_create(&s->thread, NULL, fk_sess_main, s)) {
 			fk_fail("cannot start a kernel thread");
+			free(s->buf);
 			free(s);
 		} else {
 			dev->sess[dev->nsess++] = s;

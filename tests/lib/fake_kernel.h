@@ -90,6 +90,11 @@ uint32_t fk_chan(const struct fk_sess *s);
 uint32_t fk_nslots(const struct fk_sess *s);
 uint32_t fk_buf_size(const struct fk_sess *s);
 struct fk_dev *fk_sess_dev(const struct fk_sess *s);
+/*
+ * buf_size bytes for the serve function, kept with the session (reachable
+ * for the leak check even from a fork child, where the thread is gone).
+ */
+void *fk_sess_buf(const struct fk_sess *s);
 /* Wait for the process's next message and copy it to buf (buf_size). */
 ssize_t fk_recv(struct fk_sess *s, void *buf, unsigned int flags);
 /*

@@ -79,15 +79,13 @@ static int greet(struct fk_sess *s)
 
 static void serve_echo(struct fk_sess *s, void *arg)
 {
-	unsigned char *buf = (unsigned char *)malloc(fk_buf_size(s));
+	unsigned char *buf = (unsigned char *)fk_sess_buf(s);
 	ssize_t n;
 	int more, i;
 
 	(void)arg;
-	if (!buf)
-		return;
 	if (fk_nslots(s) == 1 && greet(s))
-		goto out;
+		return;
 	for (;;) {
 		n = fk_recv(s, buf, 0);
 		if (n < 0)
@@ -104,8 +102,6 @@ static void serve_echo(struct fk_sess *s, void *arg)
 		if (fk_send(s, buf, (uint32_t)n, more ? FK_MORE : 0))
 			break;
 	}
-out:
-	free(buf);
 }
 
 static struct fk_config echo_cfg(void)
@@ -1437,6 +1433,100 @@ TEST(send_commit_pipelined, 20)
 	fk_dev_destroy(fk);
 }
 
+/* kup_close() detaches every channel, even when the fd is shared. */
+TEST(close_detaches_shared_fd, 20)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *pch = NULL;
+	struct fk_stats st;
+	struct fk_dev *fk;
+	int fd2;
+
+	fk = fake_dev(&cfg, &dev);
+	echo_attach(dev, 4096);
+	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 4, 0, &pch),
+		   0);
+	fd2 = fk_dup(kup_fd(dev));
+	REQUIRE(fd2 >= 0, "dup");
+	kup_close(dev);
+	CHECK(!fk_chan_attached(fk, 0), "channel 0 still attached");
+	CHECK(!fk_chan_attached(fk, 1), "channel 1 still attached");
+	fk_get_stats(fk, &st);
+	CHECK_EQ(st.detaches, 2);
+	CHECK_EQ(st.releases, 0);
+	CHECK_EQ(fk_close(fd2), 0);
+	fk_dev_destroy(fk);
+}
+
+/*
+ * A fork child's kup_close() cannot detach its parent's channels (EPERM):
+ * it frees its own copy and leaves the parent's channels working.
+ */
+TEST(close_in_fork_child, 20)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch, *pch = NULL;
+	static const size_t lens[] = { 10 };
+	int status = -1;
+	struct fk_dev *fk;
+	pid_t pid;
+
+	cfg.spins = 0;
+	fk = fake_dev(&cfg, &dev);
+	ch = echo_attach(dev, 4096);
+	REQUIRE_EQ(kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 4, 0, &pch),
+		   0);
+	REQUIRE_EQ(roundtrip(ch, 1, 10, 0, 0), 0);
+	/* Both kernel threads asleep: no lock is held across the fork. */
+	REQUIRE_EQ(fk_wait_kernel_asleep(fk, 0, 3000), 0);
+	REQUIRE_EQ(fk_wait_kernel_asleep(fk, 1, 3000), 0);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0, "fork");
+	if (pid == 0) {
+		struct fk_stats st;
+
+		kup_close(dev);
+		fk_get_stats(fk, &st);
+		if (st.eperm != 2) {
+			printf("# child: %lu EPERM detaches\n", st.eperm);
+			_exit(1);
+		}
+		exit(0);	/* the leak check */
+	}
+	REQUIRE_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "child status %#x", status);
+	CHECK(fk_chan_attached(fk, 0), "channel 0 detached");
+	CHECK_EQ(roundtrip(ch, 2, 10, 0, 0), 0);
+	CHECK_EQ(pipe_stream(pch, 8, 4, 1, lens, 1), 0);
+	kup_close(dev);
+	CHECK(!fk_chan_attached(fk, 0), "channel 0 still attached");
+	fk_dev_destroy(fk);
+}
+
+/* A failed remap of a region: the error comes back, read before free(). */
+TEST(chan_free_mmap_failure, 20)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch;
+	struct fk_dev *fk;
+
+	fk = fake_dev(&cfg, &dev);
+	ch = echo_attach(dev, 4096);
+	fk_fail_mmap(ENOMEM, 1);
+	CHECK_EQ(kup_chan_close(ch), -ENOMEM);
+	CHECK(!fk_chan_attached(fk, 0), "still attached");
+	ch = echo_attach(dev, 4096);
+	fk_fail_mmap(EAGAIN, 1);
+	kup_close(dev);
+	CHECK(!fk_chan_attached(fk, 0), "still attached");
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1460,6 +1550,9 @@ static const struct test *const tests[] = {
 	T(bad_headers),
 	T(spin_only_default_bound),
 	T(send_commit_pipelined),
+	T(close_detaches_shared_fd),
+	T(close_in_fork_child),
+	T(chan_free_mmap_failure),
 	NULL
 };
 
