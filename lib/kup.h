@@ -42,13 +42,13 @@
 #define KUP_LIB_H
 
 /*
- * posix_memalign(), O_CLOEXEC and MAP_ANONYMOUS are POSIX, not C11: under
- * -std=c11 include kup.h before any system header, or build with
- * -D_GNU_SOURCE (as with liburing.h).
+ * kup.h defines no feature-test macro: it leaves the program's choice
+ * (_GNU_SOURCE changes strerror_r(), for one) as it is, and builds under
+ * strict ISO C (-std=c11) whatever the system headers included before it
+ * saw. It uses aligned_alloc() (C11) for regions; O_CLOEXEC and
+ * MAP_ANONYMOUS, which glibc declares only for POSIX and GNU programs,
+ * have fallbacks below.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +73,20 @@ extern "C" {
 #ifndef KUPLIB_INLINE
 #define KUPLIB_INLINE static inline
 #endif
+
+#if defined(O_CLOEXEC)
+#define KUPI_O_CLOEXEC	O_CLOEXEC
+#elif defined(__O_CLOEXEC)	/* glibc, strict ISO C */
+#define KUPI_O_CLOEXEC	__O_CLOEXEC
+#else				/* set with fcntl() after open() */
+#define KUPI_O_CLOEXEC	0
+#endif
+
+#if defined(MAP_ANONYMOUS)
+#define KUPI_MAP_ANON	MAP_ANONYMOUS
+#elif defined(MAP_ANON)
+#define KUPI_MAP_ANON	MAP_ANON
+#endif				/* else a private map of /dev/zero */
 
 /*
  * Test hook, not an API: tests/lib runs the library against a fake kernel
@@ -142,7 +156,7 @@ struct kup_device {
 struct kup_channel {
 	struct kup_device *dev;
 	struct kup_channel *next;	/* on dev->chans */
-	void *mem;			/* posix_memalign()ed region */
+	void *mem;			/* aligned_alloc()ed region */
 	size_t mem_len;
 	const struct kup_region_hdr *hdr;
 	const struct kup_kstate *ks;
@@ -199,12 +213,14 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 	if (!dev)
 		return -ENOMEM;
 	pthread_mutex_init(&dev->lock, NULL);
-	dev->fd = KUPLIB_OPEN(path, O_RDWR | O_CLOEXEC);
+	dev->fd = KUPLIB_OPEN(path, O_RDWR | KUPI_O_CLOEXEC);
 	if (dev->fd < 0) {
 		ret = -errno;
 		free(dev);
 		return ret;
 	}
+	if (!KUPI_O_CLOEXEC)
+		fcntl(dev->fd, F_SETFD, FD_CLOEXEC);
 	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_INFO, &dev->info) < 0) {
 		ret = -errno;
 		KUPLIB_CLOSE(dev->fd);
@@ -240,15 +256,27 @@ KUPLIB_INLINE int kupi_detach(const struct kup_channel *ch)
  */
 KUPLIB_INLINE int kupi_chan_free(struct kup_channel *ch)
 {
-	int ret;
+	void *p;
+	int ret, fd = -1;
 
-	if (KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-			0) == MAP_FAILED) {
+#ifdef KUPI_MAP_ANON
+	p = KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | KUPI_MAP_ANON | MAP_FIXED, fd, 0);
+#else
+	fd = open("/dev/zero", O_RDWR | KUPI_O_CLOEXEC);
+	p = fd < 0 ? MAP_FAILED :
+	    KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_FIXED, fd, 0);
+#endif
+	if (p == MAP_FAILED) {
 		ret = errno > 0 ? -errno : -ENOMEM;	/* before free() */
+		if (fd >= 0)
+			close(fd);
 		free(ch);
 		return ret;	/* leak the range rather than reuse it */
 	}
+	if (fd >= 0)
+		close(fd);
 	free(ch->mem);
 	free(ch);
 	return 0;
@@ -411,11 +439,11 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	ch->nslots = nslots;
 	/* Exactly what the kernel's layout uses for this buf_size. */
 	ch->mem_len = kup_region_len(dev, nslots, layout);
-	ret = posix_memalign(&ch->mem, (size_t)dev->info.page_size,
-			     ch->mem_len);
-	if (ret) {
+	/* mem_len is whole pages: a multiple of the alignment, as C11 wants */
+	ch->mem = aligned_alloc((size_t)dev->info.page_size, ch->mem_len);
+	if (!ch->mem) {
 		free(ch);
-		return -ret;
+		return -ENOMEM;
 	}
 	memset(ch->mem, 0, ch->mem_len);
 
