@@ -191,11 +191,15 @@ KUPLIB_HOT void kupi_pause(void)
 #endif
 }
 
-/* Open /dev/<name>, or a path when name contains a '/'. */
+/*
+ * Open /dev/<name> (name: at most KUP_NAME_MAX - 1 bytes, else
+ * -ENAMETOOLONG), or a path when name contains a '/'.
+ */
 KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 {
+	char path[sizeof("/dev/") + KUP_NAME_MAX];
 	struct kup_device *dev;
-	char path[64 + KUP_NAME_MAX];
+	size_t len;
 	int ret;
 
 	if (!devp)
@@ -203,17 +207,19 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 	*devp = NULL;
 	if (!name)
 		return -EINVAL;
-	if (strchr(name, '/'))
-		ret = snprintf(path, sizeof(path), "%s", name);
-	else
-		ret = snprintf(path, sizeof(path), "/dev/%s", name);
-	if (ret < 0 || (size_t)ret >= sizeof(path))
-		return -ENAMETOOLONG;
+	if (!strchr(name, '/')) {
+		len = strlen(name);
+		if (len >= KUP_NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(path, "/dev/", 5);
+		memcpy(path + 5, name, len + 1);
+		name = path;
+	}
 	dev = (struct kup_device *)calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	pthread_mutex_init(&dev->lock, NULL);
-	dev->fd = KUPLIB_OPEN(path, O_RDWR | KUPI_O_CLOEXEC);
+	dev->fd = KUPLIB_OPEN(name, O_RDWR | KUPI_O_CLOEXEC);
 	if (dev->fd < 0) {
 		ret = -errno;
 		free(dev);

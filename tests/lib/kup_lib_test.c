@@ -1527,6 +1527,30 @@ TEST(chan_free_mmap_failure, 20)
 	fk_dev_destroy(fk);
 }
 
+/* Device names up to KUP_NAME_MAX - 1 bytes, paths as long as any. */
+TEST(open_names, 10)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	char name[KUP_NAME_MAX + 1], path[300];
+	struct fk_dev *fk;
+
+	memset(name, 'n', sizeof(name));
+	name[KUP_NAME_MAX - 1] = '\0';
+	CHECK_EQ(kup_open(name, &dev), -ENOENT);
+	name[KUP_NAME_MAX - 1] = 'n';
+	name[KUP_NAME_MAX] = '\0';
+	CHECK_EQ(kup_open(name, &dev), -ENAMETOOLONG);
+	/* A path: no limit of the library's own. */
+	snprintf(path, sizeof(path), "/tmp/%0250d", 7);
+	CHECK_EQ(kup_open(path, &dev), -ENOENT);
+	cfg.name = "n012345678901234567890123456789";
+	REQUIRE_EQ(strlen(cfg.name), KUP_NAME_MAX - 1);
+	fk = fake_dev(&cfg, &dev);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 static const struct test *const tests[] = {
 	T(open_and_info),
 	T(pingpong_every_size),
@@ -1553,6 +1577,7 @@ static const struct test *const tests[] = {
 	T(close_detaches_shared_fd),
 	T(close_in_fork_child),
 	T(chan_free_mmap_failure),
+	T(open_names),
 	NULL
 };
 
