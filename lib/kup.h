@@ -511,6 +511,10 @@ KUPLIB_INLINE int kup_chan_shutdown(struct kup_channel *ch)
 	/* -ENOTCONN: detached already, by a shutdown racing this one. */
 	if (ret && ret != -ENOTCONN)
 		return ret;
+	/*
+	 * A flag between user threads, no kernel pairing: pairs with the
+	 * acquire loads in kup_chan_close() and kup_close().
+	 */
 	__atomic_store_n(&ch->shut, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -677,9 +681,10 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 
 	__atomic_store_n(&ch->us->uwait, s + 1, __ATOMIC_RELAXED);
 	/*
-	 * Pairs with smp_mb() in driver/chan.c (kup_kpass) between the
-	 * kernel's turn store and its uwait load: either the kernel sees
-	 * uwait and wakes us, or we see its turn here.
+	 * Pairs with smp_mb() in driver/chan.c (kup_kwake, after the turn
+	 * store of kup_kpass) between the kernel's turn store and its uwait
+	 * load: either the kernel sees uwait and wakes us, or we see its
+	 * turn here.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ret = kupi_turn(ch, s);
@@ -839,8 +844,8 @@ KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
 	__atomic_store_n(&slot->flags, sflags, __ATOMIC_RELAXED);
 	/*
 	 * Pairs with smp_load_acquire(&slot->turn) in driver/chan.c
-	 * (kup_kturn): the kernel sees our message, len and seq before it
-	 * sees its turn.
+	 * (kup_kturn, kup_take_run): the kernel sees our message, len and
+	 * seq before it sees its turn.
 	 */
 	__atomic_store_n(&slot->turn, next, __ATOMIC_RELEASE);
 	ch->uturn[s] += 2;
@@ -1005,7 +1010,10 @@ KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 {
 	kupi_end_burst(ch);
 	__atomic_store_n(&ch->us->uwait, ch->urecv + 1, __ATOMIC_RELAXED);
-	/* Same pairing as in kupi_sleep(). */
+	/*
+	 * As in kupi_sleep(): pairs with smp_mb() in driver/chan.c
+	 * (kup_kwake) between the kernel's turn store and its uwait load.
+	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return kupi_turn(ch, ch->urecv);
 }
