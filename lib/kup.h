@@ -92,8 +92,8 @@ extern "C" {
  * Test hook, not an API: tests/lib runs the library against a fake kernel
  * peer in the same process by defining these before it includes kup.h
  * (the sanitizer runtimes intercept the libc symbols themselves, so the
- * calls are routed here instead). Every system call the library makes
- * goes through them. Programs leave them alone.
+ * calls are routed here instead). Every call on the device and every
+ * remap of a region goes through them. Programs leave them alone.
  */
 #ifndef KUPLIB_OPEN
 #define KUPLIB_OPEN	open
