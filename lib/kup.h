@@ -23,25 +23,32 @@
  * drive different channels with no lock on the data path. kup_open(),
  * kup_chan_attach() and kup_chan_close() may run concurrently in different
  * threads; kup_close() must not race with anything on its device.
+ * kup_chan_shutdown() is the one call any thread may make on a channel at
+ * any time: every call blocked or spinning on the channel, and every later
+ * one, returns -ENOTCONN. kup_chan_close() and kup_close() free the
+ * channel's memory: never while another thread may still be inside a
+ * call on it. To stop a thread blocked on a channel, shut the channel
+ * down, wait for the thread to return, then close the channel.
  *
  * Waiting: a blocking call spins on the turn word for the channel's spin
  * budget (kup_chan_set_spin()), then sets ustate.uwait and sleeps in the
  * kernel (KUP_IOC_WAIT) until the kernel passes the turn. KUP_SPIN_ONLY
- * never sleeps (pure polling, bounded by kup_chan_set_poll_limit()),
- * KUP_NONBLOCK returns -EAGAIN at once. The data path makes a system call
+ * never sleeps (pure polling, bounded by kup_chan_set_poll_limit(), by
+ * default KUP_DEFAULT_POLL_LIMIT: seconds), KUP_NONBLOCK returns -EAGAIN
+ * at once. The data path makes a system call
  * only to sleep, or to wake a kernel thread that announced it sleeps.
  */
 #ifndef KUP_LIB_H
 #define KUP_LIB_H
 
 /*
- * posix_memalign(), O_CLOEXEC and MAP_ANONYMOUS are POSIX, not C11: under
- * -std=c11 include kup.h before any system header, or build with
- * -D_GNU_SOURCE (as with liburing.h).
+ * kup.h defines no feature-test macro: it leaves the program's choice
+ * (_GNU_SOURCE changes strerror_r(), for one) as it is, and builds under
+ * strict ISO C (-std=c11) whatever the system headers included before it
+ * saw. It uses aligned_alloc() (C11) for regions; O_CLOEXEC and
+ * MAP_ANONYMOUS, which glibc declares only for POSIX and GNU programs,
+ * have fallbacks below.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +74,40 @@ extern "C" {
 #define KUPLIB_INLINE static inline
 #endif
 
+#if defined(O_CLOEXEC)
+#define KUPI_O_CLOEXEC	O_CLOEXEC
+#elif defined(__O_CLOEXEC)	/* glibc, strict ISO C */
+#define KUPI_O_CLOEXEC	__O_CLOEXEC
+#else				/* set with fcntl() after open() */
+#define KUPI_O_CLOEXEC	0
+#endif
+
+#if defined(MAP_ANONYMOUS)
+#define KUPI_MAP_ANON	MAP_ANONYMOUS
+#elif defined(MAP_ANON)
+#define KUPI_MAP_ANON	MAP_ANON
+#endif				/* else a private map of /dev/zero */
+
+/*
+ * Test hook, not an API: tests/lib runs the library against a fake kernel
+ * peer in the same process by defining these before it includes kup.h
+ * (the sanitizer runtimes intercept the libc symbols themselves, so the
+ * calls are routed here instead). Every call on the device and every
+ * remap of a region goes through them. Programs leave them alone.
+ */
+#ifndef KUPLIB_OPEN
+#define KUPLIB_OPEN	open
+#endif
+#ifndef KUPLIB_CLOSE
+#define KUPLIB_CLOSE	close
+#endif
+#ifndef KUPLIB_IOCTL
+#define KUPLIB_IOCTL	ioctl
+#endif
+#ifndef KUPLIB_MMAP
+#define KUPLIB_MMAP	mmap
+#endif
+
 /*
  * The data path is forced inline (a call and a return per function cost
  * as much as the work), and its rare branches, sleeping and waking, are
@@ -85,15 +126,22 @@ extern "C" {
 #define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
 /*
  * kup_send(), kup_pass() on a pipelined channel: another send follows at
- * once; skip the wake-up check, which the last send (without KUP_MORE)
- * makes for all of them. A send with KUP_MORE must be followed by one
- * without, or a kernel thread asleep waiting for it is not woken. Ignored
- * on ping-pong channels.
+ * once; skip the wake-up check, which the next send without KUP_MORE makes
+ * for all of them, or whatever ends the burst first: a send that fails
+ * (-ENOBUFS on a full pipeline, -EMSGSIZE), a receive that would wait,
+ * kup_chan_arm(). So "while (kup_send(ch, m, n, KUP_MORE) == 0);" then
+ * kup_recv() is fine. Ignored on ping-pong channels.
  */
 #define KUP_MORE	0x4U
 
 #define KUP_DEFAULT_SPINS	(1U << 10)
-#define KUP_DEFAULT_POLL_LIMIT	(1ULL << 40)
+/*
+ * Polls after which a KUP_SPIN_ONLY wait gives up (-ETIMEDOUT): 2^28. A
+ * poll is a pause and two loads, some 3 ns (a short pause) to 40 ns (the
+ * 140-cycle pause of recent x86): about 1 to 10 seconds. Longer waits set
+ * their own bound (kup_chan_set_poll_limit()).
+ */
+#define KUP_DEFAULT_POLL_LIMIT	(1ULL << 28)
 
 struct kup_channel;
 
@@ -108,7 +156,7 @@ struct kup_device {
 struct kup_channel {
 	struct kup_device *dev;
 	struct kup_channel *next;	/* on dev->chans */
-	void *mem;			/* posix_memalign()ed region */
+	void *mem;			/* aligned_alloc()ed region */
 	size_t mem_len;
 	const struct kup_region_hdr *hdr;
 	const struct kup_kstate *ks;
@@ -123,14 +171,16 @@ struct kup_channel {
 	uint32_t urecv;			/* next slot to receive from */
 	uint32_t uturn[KUP_MAX_SLOTS];	/* turn value while we hold a slot */
 	unsigned char consumed[KUP_MAX_SLOTS]; /* its message was read */
-	uint32_t inflight;		/* pipelined: sent, reply not received */
+	uint32_t inflight;		/* pipelined: sent, reply not read */
+	uint32_t wake_owed;		/* KUP_MORE passes not checked yet */
 	unsigned int spins;		/* spin budget, at most */
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
 	unsigned long long syscalls;	/* wake/sleep ioctls made */
+	int shut;			/* kup_chan_shutdown() detached it */
 };
 
-KUPLIB_HOT void __kup_pause(void)
+KUPLIB_HOT void kupi_pause(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -141,11 +191,15 @@ KUPLIB_HOT void __kup_pause(void)
 #endif
 }
 
-/* Open /dev/<name>, or a path when name contains a '/'. */
+/*
+ * Open /dev/<name> (name: at most KUP_NAME_MAX - 1 bytes, else
+ * -ENAMETOOLONG), or a path when name contains a '/'.
+ */
 KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 {
+	char path[sizeof("/dev/") + KUP_NAME_MAX];
 	struct kup_device *dev;
-	char path[64 + KUP_NAME_MAX];
+	size_t len;
 	int ret;
 
 	if (!devp)
@@ -153,34 +207,50 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 	*devp = NULL;
 	if (!name)
 		return -EINVAL;
-	if (strchr(name, '/'))
-		ret = snprintf(path, sizeof(path), "%s", name);
-	else
-		ret = snprintf(path, sizeof(path), "/dev/%s", name);
-	if (ret < 0 || (size_t)ret >= sizeof(path))
-		return -ENAMETOOLONG;
+	if (!strchr(name, '/')) {
+		len = strlen(name);
+		if (len >= KUP_NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(path, "/dev/", 5);
+		memcpy(path + 5, name, len + 1);
+		name = path;
+	}
 	dev = (struct kup_device *)calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	pthread_mutex_init(&dev->lock, NULL);
-	dev->fd = open(path, O_RDWR | O_CLOEXEC);
+	dev->fd = KUPLIB_OPEN(name, O_RDWR | KUPI_O_CLOEXEC);
 	if (dev->fd < 0) {
 		ret = -errno;
 		free(dev);
 		return ret;
 	}
-	if (ioctl(dev->fd, KUP_IOC_INFO, &dev->info) < 0) {
+	if (!KUPI_O_CLOEXEC)
+		fcntl(dev->fd, F_SETFD, FD_CLOEXEC);
+	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_INFO, &dev->info) < 0) {
 		ret = -errno;
-		close(dev->fd);
+		KUPLIB_CLOSE(dev->fd);
 		free(dev);
 		return ret;
 	}
 	if (dev->info.abi_version != KUP_ABI_VERSION) {
-		close(dev->fd);
+		KUPLIB_CLOSE(dev->fd);
 		free(dev);
 		return -EPROTONOSUPPORT;
 	}
 	*devp = dev;
+	return 0;
+}
+
+/* KUP_IOC_DETACH of the channel: 0 or -errno. */
+KUPLIB_INLINE int kupi_detach(const struct kup_channel *ch)
+{
+	struct kup_chan_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.chan = ch->chan;
+	if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_DETACH, &req) < 0)
+		return errno > 0 ? -errno : -EIO;
 	return 0;
 }
 
@@ -190,30 +260,54 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
  * then: late kernel writes land in the old pages, never in memory the
  * process reuses.
  */
-KUPLIB_INLINE int __kup_chan_free(struct kup_channel *ch)
+KUPLIB_INLINE int kupi_chan_free(struct kup_channel *ch)
 {
-	if (mmap(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+	void *p;
+	int ret, fd = -1;
+
+#ifdef KUPI_MAP_ANON
+	p = KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | KUPI_MAP_ANON | MAP_FIXED, fd, 0);
+#else
+	fd = open("/dev/zero", O_RDWR | KUPI_O_CLOEXEC);
+	p = fd < 0 ? MAP_FAILED :
+	    KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_FIXED, fd, 0);
+#endif
+	if (p == MAP_FAILED) {
+		ret = errno > 0 ? -errno : -ENOMEM;	/* before free() */
+		if (fd >= 0)
+			close(fd);
 		free(ch);
-		return -errno;	/* leak the range rather than reuse it */
+		return ret;	/* leak the range rather than reuse it */
 	}
+	if (fd >= 0)
+		close(fd);
 	free(ch->mem);
 	free(ch);
 	return 0;
 }
 
-/* Close the device and every channel still attached through it. */
+/*
+ * Close the device and every channel still attached through it. Each
+ * channel is detached first: close() detaches nothing while a dup()ed or
+ * inherited descriptor keeps the file open. A fork child cannot detach
+ * its parent's channels (the kernel refuses with EPERM): its kup_close()
+ * frees the child's own copy of the memory and leaves them alone.
+ */
 KUPLIB_INLINE void kup_close(struct kup_device *dev)
 {
 	struct kup_channel *ch, *next;
 
 	if (!dev)
 		return;
-	close(dev->fd);		/* detaches every channel */
 	for (ch = dev->chans; ch; ch = next) {
 		next = ch->next;
-		__kup_chan_free(ch);
+		if (!__atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+			kupi_detach(ch);
+		kupi_chan_free(ch);
 	}
+	KUPLIB_CLOSE(dev->fd);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 }
@@ -224,47 +318,74 @@ KUPLIB_INLINE int kup_fd(const struct kup_device *dev)
 	return dev->fd;
 }
 
-/* Bytes a region needs for nslots slots of buf_size bytes, whole pages. */
+/*
+ * Bytes a region needs for nslots slots of buf_size bytes (rounded up to a
+ * line, as KUP_IOC_ATTACH does), whole pages.
+ */
 KUPLIB_INLINE size_t kup_region_len(const struct kup_device *dev,
 				    uint32_t nslots, size_t buf_size)
 {
 	size_t page = (size_t)dev->info.page_size;
-	size_t len = (size_t)kup_region_size(nslots, buf_size, page);
+	size_t line = (buf_size + KUP_LINE_SIZE - 1) / KUP_LINE_SIZE *
+		      KUP_LINE_SIZE;
+	size_t len = (size_t)kup_region_size(nslots, line, page);
 
 	return (len + page - 1) / page * page;
 }
 
-/* Check the header the kernel wrote and locate every part through it. */
-KUPLIB_INLINE int __kup_chan_map(struct kup_channel *ch)
+/*
+ * Whether part [off, off + len) of a region of size bytes lies inside it
+ * and starts on a line, without overflow.
+ */
+KUPLIB_INLINE int kupi_part_ok(uint64_t off, uint64_t len, uint64_t size)
 {
-	const struct kup_region_hdr *h = (const struct kup_region_hdr *)ch->mem;
+	return off % KUP_LINE_SIZE == 0 && off <= size && len <= size - off;
+}
+
+/*
+ * Check the header the kernel wrote and locate every part through it:
+ * each inside the region, on its own line, whatever the values.
+ */
+KUPLIB_INLINE int kupi_chan_map(struct kup_channel *ch)
+{
+	const struct kup_region_hdr *hp;
 	unsigned char *base = (unsigned char *)ch->mem;
-	uint64_t size;
+	struct kup_region_hdr h;
+	uint64_t size, bufs;
 	uint32_t i;
 
-	/* Pairs with smp_store_release(&h->magic) in driver/region.c. */
-	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != KUP_REGION_MAGIC)
+	hp = (const struct kup_region_hdr *)ch->mem;
+	/*
+	 * Pairs with smp_store_release(&h->magic) in driver/region.c
+	 * (kup_region_format): the header is complete once the magic shows.
+	 */
+	if (__atomic_load_n(&hp->magic, __ATOMIC_ACQUIRE) != KUP_REGION_MAGIC)
 		return -EBADMSG;
-	if (h->abi_version != KUP_ABI_VERSION)
+	/* Each value read once: checked and used from the copy. */
+	memcpy(&h, hp, sizeof(h));
+	if (h.abi_version != KUP_ABI_VERSION)
 		return -EPROTONOSUPPORT;
-	size = h->region_size;
-	if (h->hdr_size < sizeof(*h) || size > ch->mem_len || !h->nslots ||
-	    h->line_size != KUP_LINE_SIZE || !h->buf_size ||
-	    h->kstate_off + sizeof(struct kup_kstate) > size ||
-	    h->ustate_off + sizeof(struct kup_ustate) > size ||
-	    h->nslots != ch->nslots ||
-	    h->slot_off + (uint64_t)h->nslots * KUP_LINE_SIZE > size ||
-	    h->to_kernel_off + (uint64_t)h->nslots * h->buf_size > size ||
-	    h->to_user_off + (uint64_t)h->nslots * h->buf_size > size)
+	size = h.region_size;
+	/* nslots <= KUP_MAX_SLOTS, buf_size < 2^32: no overflow. */
+	bufs = (uint64_t)ch->nslots * h.buf_size;
+	if (h.hdr_size < sizeof(h) || h.hdr_size > size ||
+	    size > ch->mem_len || h.chan != ch->chan ||
+	    h.nslots != ch->nslots || h.line_size != KUP_LINE_SIZE ||
+	    !h.buf_size || h.buf_size % KUP_LINE_SIZE ||
+	    !kupi_part_ok(h.kstate_off, sizeof(struct kup_kstate), size) ||
+	    !kupi_part_ok(h.ustate_off, sizeof(struct kup_ustate), size) ||
+	    !kupi_part_ok(h.slot_off, (uint64_t)ch->nslots * KUP_LINE_SIZE,
+			  size) ||
+	    !kupi_part_ok(h.to_kernel_off, bufs, size) ||
+	    !kupi_part_ok(h.to_user_off, bufs, size))
 		return -EBADMSG;
-	ch->hdr = h;
-	ch->ks = (const struct kup_kstate *)(base + h->kstate_off);
-	ch->us = (struct kup_ustate *)(base + h->ustate_off);
-	ch->slots = (struct kup_slot *)(base + h->slot_off);
-	ch->to_kernel = base + h->to_kernel_off;
-	ch->to_user = base + h->to_user_off;
-	ch->buf_size = h->buf_size;
-	ch->chan = h->chan;
+	ch->hdr = hp;
+	ch->ks = (const struct kup_kstate *)(base + h.kstate_off);
+	ch->us = (struct kup_ustate *)(base + h.ustate_off);
+	ch->slots = (struct kup_slot *)(base + h.slot_off);
+	ch->to_kernel = base + h.to_kernel_off;
+	ch->to_user = base + h.to_user_off;
+	ch->buf_size = h.buf_size;
 	for (i = 0; i < ch->nslots; i++) {
 		/*
 		 * Ping-pong: the kernel holds turn 0 and will pass turn 1
@@ -279,16 +400,20 @@ KUPLIB_INLINE int __kup_chan_map(struct kup_channel *ch)
 
 /*
  * Allocate a region for nslots slots (1: ping-pong; 2..KUP_MAX_SLOTS:
- * pipelined) with buffers of at least buf_size bytes (0: the device's
- * largest; the region is whole pages, so the kernel may give more: see
- * kup_chan_buf_size()), attach it to channel chan (KUP_CHAN_ANY: the
- * lowest free one) and check it. flags: zero.
+ * pipelined) with buffers of buf_size bytes rounded up to KUP_LINE_SIZE
+ * (0: the device's largest), attach it to channel chan (KUP_CHAN_ANY: the
+ * lowest free one) and check it. flags: zero. The buffers hold at least
+ * buf_size bytes (kup_chan_buf_size()), or the attach fails: -EINVAL
+ * outside the device's [min_buf_size, max_buf_size], -EMSGSIZE if the
+ * kernel gave less (a kernel older than struct kup_attach.buf_size refuses
+ * a non-zero one with -EINVAL).
  */
 KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 					size_t buf_size, uint32_t nslots,
 					unsigned int flags,
 					struct kup_channel **chp)
 {
+	size_t min = KUP_LINE_SIZE, want = 0, layout;
 	struct kup_attach arg;
 	struct kup_channel *ch;
 	int ret;
@@ -298,11 +423,18 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	*chp = NULL;
 	if (!dev || flags || !nslots || nslots > KUP_MAX_SLOTS)
 		return -EINVAL;
-	if (!buf_size)
-		buf_size = dev->info.max_buf_size;
-	if (buf_size > dev->info.max_buf_size ||
-	    buf_size < dev->info.min_buf_size)
-		return -EINVAL;
+	layout = dev->info.max_buf_size;
+	if (buf_size) {
+		if (buf_size > dev->info.max_buf_size)
+			return -EINVAL;
+		want = (buf_size + KUP_LINE_SIZE - 1) / KUP_LINE_SIZE *
+		       KUP_LINE_SIZE;
+		if (min < dev->info.min_buf_size)
+			min = dev->info.min_buf_size;
+		if (want < min || want > dev->info.max_buf_size)
+			return -EINVAL;
+		layout = want;
+	}
 	ch = (struct kup_channel *)calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
@@ -311,12 +443,13 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	ch->spin_cur = KUP_DEFAULT_SPINS;
 	ch->poll_limit = KUP_DEFAULT_POLL_LIMIT;
 	ch->nslots = nslots;
-	ch->mem_len = kup_region_len(dev, nslots, buf_size);
-	ret = posix_memalign(&ch->mem, (size_t)dev->info.page_size,
-			     ch->mem_len);
-	if (ret) {
+	/* Exactly what the kernel's layout uses for this buf_size. */
+	ch->mem_len = kup_region_len(dev, nslots, layout);
+	/* mem_len is whole pages: a multiple of the alignment, as C11 wants */
+	ch->mem = aligned_alloc((size_t)dev->info.page_size, ch->mem_len);
+	if (!ch->mem) {
 		free(ch);
-		return -ret;
+		return -ENOMEM;
 	}
 	memset(ch->mem, 0, ch->mem_len);
 
@@ -325,20 +458,20 @@ KUPLIB_INLINE int kup_chan_attach_slots(struct kup_device *dev, uint32_t chan,
 	arg.len = ch->mem_len;
 	arg.chan = chan;
 	arg.nslots = nslots;
-	if (ioctl(dev->fd, KUP_IOC_ATTACH, &arg) < 0) {
+	arg.buf_size = (uint32_t)want;
+	if (KUPLIB_IOCTL(dev->fd, KUP_IOC_ATTACH, &arg) < 0) {
 		ret = -errno;
 		free(ch->mem);
 		free(ch);
 		return ret;
 	}
-	ret = __kup_chan_map(ch);
+	ch->chan = arg.chan;
+	ret = kupi_chan_map(ch);
+	if (!ret && ch->buf_size < buf_size)
+		ret = -EMSGSIZE;
 	if (ret) {
-		struct kup_chan_req req;
-
-		memset(&req, 0, sizeof(req));
-		req.chan = arg.chan;
-		ioctl(dev->fd, KUP_IOC_DETACH, &req);
-		__kup_chan_free(ch);
+		kupi_detach(ch);
+		kupi_chan_free(ch);
 		return ret;
 	}
 	pthread_mutex_lock(&dev->lock);
@@ -357,13 +490,44 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
 	return kup_chan_attach_slots(dev, chan, buf_size, 1, flags, chp);
 }
 
-/* Detach the channel and free its region. */
+/*
+ * Stop the channel, from any thread: detach it in the kernel and free
+ * nothing. Every call on it returns -ENOTCONN: one asleep in the kernel
+ * is woken by the detach, one polling sees KUP_STATE_DETACHED, and so do
+ * later ones. Once the threads that used it have returned, the owning
+ * thread frees it with kup_chan_close(). Returns 0, also when the channel
+ * was shut down already, or -errno (-EPERM in a fork child, which cannot
+ * detach its parent's channels).
+ */
+KUPLIB_INLINE int kup_chan_shutdown(struct kup_channel *ch)
+{
+	int ret;
+
+	if (!ch)
+		return -EINVAL;
+	if (__atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+		return 0;
+	ret = kupi_detach(ch);
+	/* -ENOTCONN: detached already, by a shutdown racing this one. */
+	if (ret && ret != -ENOTCONN)
+		return ret;
+	/*
+	 * A flag between user threads, no kernel pairing: pairs with the
+	 * acquire loads in kup_chan_close() and kup_close().
+	 */
+	__atomic_store_n(&ch->shut, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * Detach the channel, unless kup_chan_shutdown() did, and free its region.
+ * No other thread may be inside a call on the channel (see the top).
+ */
 KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 {
 	struct kup_device *dev;
 	struct kup_channel **pp;
-	struct kup_chan_req req;
-	int ret = 0, ret2;
+	int ret, ret2;
 
 	if (!ch)
 		return 0;
@@ -376,11 +540,10 @@ KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 		}
 	}
 	pthread_mutex_unlock(&dev->lock);
-	memset(&req, 0, sizeof(req));
-	req.chan = ch->chan;
-	if (ioctl(dev->fd, KUP_IOC_DETACH, &req) < 0)
-		ret = -errno;
-	ret2 = __kup_chan_free(ch);
+	ret = kupi_detach(ch);
+	if (ret == -ENOTCONN && __atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+		ret = 0;
+	ret2 = kupi_chan_free(ch);
 	return ret ? ret : ret2;
 }
 
@@ -402,7 +565,10 @@ KUPLIB_INLINE void kup_chan_set_spin(struct kup_channel *ch,
 	ch->spin_cur = spins;
 }
 
-/* Polls after which a KUP_SPIN_ONLY call gives up with -ETIMEDOUT. */
+/*
+ * Polls after which a KUP_SPIN_ONLY call gives up with -ETIMEDOUT
+ * (default KUP_DEFAULT_POLL_LIMIT).
+ */
 KUPLIB_INLINE void kup_chan_set_poll_limit(struct kup_channel *ch,
 					   unsigned long long polls)
 {
@@ -410,7 +576,7 @@ KUPLIB_INLINE void kup_chan_set_poll_limit(struct kup_channel *ch,
 }
 
 /* 0 if the channel is usable, else why not. */
-KUPLIB_HOT int __kup_chan_check(const struct kup_channel *ch)
+KUPLIB_HOT int kupi_chan_check(const struct kup_channel *ch)
 {
 	/*
 	 * Pairs with smp_store_release(&ks->state) in driver/region.c
@@ -433,22 +599,22 @@ KUPLIB_HOT int __kup_chan_check(const struct kup_channel *ch)
 	}
 }
 
-KUPLIB_HOT struct kup_slot *__kup_slot(const struct kup_channel *ch,
-				       uint32_t s)
+KUPLIB_HOT struct kup_slot *kupi_slot(const struct kup_channel *ch,
+				      uint32_t s)
 {
 	return (struct kup_slot *)((unsigned char *)ch->slots +
 				   (size_t)s * KUP_LINE_SIZE);
 }
 
-KUPLIB_HOT uint32_t __kup_next(const struct kup_channel *ch, uint32_t s)
+KUPLIB_HOT uint32_t kupi_next(const struct kup_channel *ch, uint32_t s)
 {
 	return s + 1 < ch->nslots ? s + 1 : 0;
 }
 
 /* 1: we hold slot s's turn; 0: the kernel does; < 0: the channel stopped. */
-KUPLIB_HOT int __kup_turn(const struct kup_channel *ch, uint32_t s)
+KUPLIB_HOT int kupi_turn(const struct kup_channel *ch, uint32_t s)
 {
-	int ret = __kup_chan_check(ch);
+	int ret = kupi_chan_check(ch);
 	uint32_t t;
 
 	if (ret)
@@ -458,7 +624,7 @@ KUPLIB_HOT int __kup_turn(const struct kup_channel *ch, uint32_t s)
 	 * (kup_kpass): the kernel's message, len and seq are visible once
 	 * the turn is.
 	 */
-	t = __atomic_load_n(&__kup_slot(ch, s)->turn, __ATOMIC_ACQUIRE);
+	t = __atomic_load_n(&kupi_slot(ch, s)->turn, __ATOMIC_ACQUIRE);
 	if (t == ch->uturn[s])
 		return 1;
 	if (t == ch->uturn[s] - 1)
@@ -466,26 +632,73 @@ KUPLIB_HOT int __kup_turn(const struct kup_channel *ch, uint32_t s)
 	return -EPROTO;		/* someone in this process wrote the turn */
 }
 
+/* The kernel thread sleeps waiting for a turn we passed: wake it. */
+KUPLIB_COLD void kupi_wake_kernel(struct kup_channel *ch)
+{
+	struct kup_chan_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.chan = ch->chan;
+	ch->syscalls++;
+	KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAKE, &req);
+}
+
+/*
+ * Need-wakeup, waker half, after our turn stores: a full barrier, then
+ * kstate.kwait. Pairs with smp_mb() in driver/chan.c (kup_sleep_kturn)
+ * between setting kwait and re-checking the turn: either we see kwait
+ * here, or the kernel sees our turns before it sleeps. The kernel may
+ * wait for any slot we passed: wake it if that slot is now its.
+ */
+KUPLIB_HOT void kupi_wake_check(struct kup_channel *ch)
+{
+	uint32_t k;
+
+	ch->wake_owed = 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
+	if (k && k <= ch->nslots && kupi_turn(ch, k - 1) == 0)
+		kupi_wake_kernel(ch);
+}
+
+/*
+ * A burst of KUP_MORE passes ends without the send that makes its check
+ * (a send failed, a receive is about to wait, an event loop arms the
+ * channel): make it now, or a kernel thread asleep for one of those slots
+ * sleeps on while we wait for its reply.
+ */
+KUPLIB_HOT void kupi_end_burst(struct kup_channel *ch)
+{
+	if (__builtin_expect(ch->wake_owed, 0))
+		kupi_wake_check(ch);
+}
+
 /* Need-wakeup, waiter half: flag, full barrier, re-check, sleep. */
-KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
+KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 {
 	struct kup_chan_req req;
 	int ret;
 
 	__atomic_store_n(&ch->us->uwait, s + 1, __ATOMIC_RELAXED);
 	/*
-	 * Pairs with smp_mb() in driver/chan.c (kup_kpass) between the
-	 * kernel's turn store and its uwait load: either the kernel sees
-	 * uwait and wakes us, or we see its turn here.
+	 * Pairs with smp_mb() in driver/chan.c (kup_kwake, after the turn
+	 * store of kup_kpass) between the kernel's turn store and its uwait
+	 * load: either the kernel sees uwait and wakes us, or we see its
+	 * turn here.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	ret = __kup_turn(ch, s);
+	ret = kupi_turn(ch, s);
 	if (!ret) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
 		ch->syscalls++;
-		if (ioctl(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
-			ret = errno == EINTR ? -EINTR : 0;
+		/*
+		 * 0 once the turn is ours; else -EINTR (a signal),
+		 * -ESHUTDOWN, -ENOTCONN, the error that broke the channel,
+		 * or one the kernel had no reason to give: all returned.
+		 */
+		if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
+			ret = errno > 0 ? -errno : -EIO;
 	}
 	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
 	return ret < 0 ? ret : 0;
@@ -497,19 +710,19 @@ KUPLIB_INLINE int __kup_sleep(struct kup_channel *ch, uint32_t s)
  * halves the next budget, down to a sixteenth of ch->spins (spinning while
  * the peer cannot run, on an oversubscribed machine, only delays it).
  */
-KUPLIB_COLD int __kup_wait_slow(struct kup_channel *ch, uint32_t s)
+KUPLIB_COLD int kupi_wait_slow(struct kup_channel *ch, uint32_t s)
 {
 	unsigned long long i;
 	int ret;
 
 	for (;;) {
-		ret = __kup_sleep(ch, s);
+		ret = kupi_sleep(ch, s);
 		if (ret)
 			return ret;
 		i = 0;
 		do {
-			__kup_pause();
-			ret = __kup_turn(ch, s);
+			kupi_pause();
+			ret = kupi_turn(ch, s);
 		} while (!ret && ++i < ch->spin_cur);
 		if (ret)
 			break;
@@ -526,26 +739,27 @@ KUPLIB_COLD int __kup_wait_slow(struct kup_channel *ch, uint32_t s)
  * ours already, or soon), and past the spin budget sleep. A wait that
  * ended while spinning doubles the budget back, up to ch->spins.
  */
-KUPLIB_HOT int __kup_wait(struct kup_channel *ch, uint32_t s,
-			  unsigned int flags)
+KUPLIB_HOT int kupi_wait(struct kup_channel *ch, uint32_t s,
+			 unsigned int flags)
 {
 	unsigned long long i;
-	int ret = __kup_turn(ch, s);
+	int ret = kupi_turn(ch, s);
 
 	if (ret)
 		return ret < 0 ? ret : 0;
+	kupi_end_burst(ch);
 	if (flags & KUP_NONBLOCK)
 		return -EAGAIN;
 	for (i = 1;; i++) {
-		__kup_pause();
-		ret = __kup_turn(ch, s);
+		kupi_pause();
+		ret = kupi_turn(ch, s);
 		if (ret)
 			break;
 		if (flags & KUP_SPIN_ONLY) {
 			if (i >= ch->poll_limit)
 				return -ETIMEDOUT;
 		} else if (i >= ch->spin_cur) {
-			return __kup_wait_slow(ch, s);
+			return kupi_wait_slow(ch, s);
 		}
 	}
 	if (ret < 0)
@@ -559,8 +773,11 @@ KUPLIB_HOT int __kup_wait(struct kup_channel *ch, uint32_t s,
 /*
  * Copy an inline message (at most KUP_INLINE_MAX bytes) with a few
  * fixed-size moves, overlapping at the end, rather than a call into libc.
+ * Source and destination may overlap (part of a message just received in
+ * the same slot line, sent back): then memmove, whose semantics the fixed
+ * moves do not have.
  */
-KUPLIB_HOT void __kup_copy_inline(void *dst, const void *src, size_t len)
+KUPLIB_HOT void kupi_copy_inline(void *dst, const void *src, size_t len)
 {
 	unsigned char *d = (unsigned char *)dst;
 	const unsigned char *p = (const unsigned char *)src;
@@ -568,6 +785,12 @@ KUPLIB_HOT void __kup_copy_inline(void *dst, const void *src, size_t len)
 	uint32_t x, y;
 	size_t i;
 
+	/* One of the differences wraps to a huge value unless they overlap. */
+	if (__builtin_expect((uintptr_t)d - (uintptr_t)p < len ||
+			     (uintptr_t)p - (uintptr_t)d < len, 0)) {
+		memmove(d, p, len);
+		return;
+	}
 	if (len >= 8) {
 		for (i = 0; i + 8 < len; i += 8) {
 			__builtin_memcpy(&a, p + i, 8);
@@ -592,68 +815,53 @@ KUPLIB_HOT void __kup_copy_inline(void *dst, const void *src, size_t len)
  * Pipelined: never wait; -ENOBUFS while that slot is in flight or holds a
  * reply not yet received (receive first).
  */
-KUPLIB_HOT int __kup_send_slot(struct kup_channel *ch, unsigned int flags)
+KUPLIB_HOT int kupi_send_slot(struct kup_channel *ch, unsigned int flags)
 {
 	uint32_t s = ch->usend;
 	int ret;
 
 	if (ch->nslots == 1)
-		return __kup_wait(ch, s, flags);
-	ret = __kup_turn(ch, s);
+		return kupi_wait(ch, s, flags);
+	ret = kupi_turn(ch, s);
 	if (ret < 0)
 		return ret;
-	return ret && ch->consumed[s] ? 0 : -ENOBUFS;
-}
-
-/* The kernel thread sleeps waiting for a turn we passed: wake it. */
-KUPLIB_COLD void __kup_wake_kernel(struct kup_channel *ch)
-{
-	struct kup_chan_req req;
-
-	memset(&req, 0, sizeof(req));
-	req.chan = ch->chan;
-	ch->syscalls++;
-	ioctl(ch->dev->fd, KUP_IOC_WAKE, &req);
+	if (ret && ch->consumed[s])
+		return 0;
+	kupi_end_burst(ch);
+	return -ENOBUFS;
 }
 
 /* Need-wakeup, waker half: store the turn, full barrier, read kwait. */
-KUPLIB_HOT void __kup_pass(struct kup_channel *ch, uint32_t len,
-			   uint32_t sflags, unsigned int flags)
+KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
+			  uint32_t sflags, unsigned int flags)
 {
 	uint32_t s = ch->usend;
-	struct kup_slot *slot = __kup_slot(ch, s);
+	struct kup_slot *slot = kupi_slot(ch, s);
 	uint32_t next = ch->uturn[s] + 1;
-	uint32_t k;
 
 	__atomic_store_n(&slot->len, len, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->seq, next, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->flags, sflags, __ATOMIC_RELAXED);
 	/*
 	 * Pairs with smp_load_acquire(&slot->turn) in driver/chan.c
-	 * (kup_kturn): the kernel sees our message, len and seq before it
-	 * sees its turn.
+	 * (kup_kturn, kup_take_run): the kernel sees our message, len and
+	 * seq before it sees its turn.
 	 */
 	__atomic_store_n(&slot->turn, next, __ATOMIC_RELEASE);
 	ch->uturn[s] += 2;
 	ch->consumed[s] = 0;
 	ch->inflight += ch->nslots > 1;
-	ch->usend = __kup_next(ch, s);
+	ch->usend = kupi_next(ch, s);
 	/*
-	 * The last send of a batch checks for all of them. (Ping-pong has no
-	 * batches: the next send waits for the kernel, which must be awake.)
+	 * The last send of a batch checks for all of them, or whatever ends
+	 * the batch first (kupi_end_burst()). (Ping-pong has no batches: the
+	 * next send waits for the kernel, which must be awake.)
 	 */
-	if ((flags & KUP_MORE) && ch->nslots > 1)
+	if ((flags & KUP_MORE) && ch->nslots > 1) {
+		ch->wake_owed = 1;
 		return;
-	/*
-	 * Pairs with smp_mb() in driver/chan.c (kup_wait_kturn_slow) between
-	 * setting kwait and re-checking the turn: either we see kwait here,
-	 * or the kernel sees our turns before it sleeps. The kernel may wait
-	 * for any slot we passed: wake it if that slot is now its.
-	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
-	if (k && k <= ch->nslots && __kup_turn(ch, k - 1) == 0)
-		__kup_wake_kernel(ch);
+	}
+	kupi_wake_check(ch);
 }
 
 /*
@@ -665,19 +873,22 @@ KUPLIB_HOT int kup_send(struct kup_channel *ch, const void *data,
 {
 	int ret;
 
-	if (len > ch->buf_size)
+	if (len > ch->buf_size) {
+		kupi_end_burst(ch);
 		return -EMSGSIZE;
-	ret = __kup_send_slot(ch, flags);
+	}
+	ret = kupi_send_slot(ch, flags);
 	if (ret)
 		return ret;
 	/* Small messages travel in the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
-		__kup_copy_inline(__kup_slot(ch, ch->usend)->data, data, len);
-		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, flags);
+		kupi_copy_inline(kupi_slot(ch, ch->usend)->data, data, len);
+		kupi_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, flags);
 	} else {
-		memcpy(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
-		       len);
-		__kup_pass(ch, (uint32_t)len, 0, flags);
+		/* data may lie in the buffer itself (kup_send_buf()). */
+		memmove(ch->to_kernel + (size_t)ch->usend * ch->buf_size, data,
+			len);
+		kupi_pass(ch, (uint32_t)len, 0, flags);
 	}
 	return 0;
 }
@@ -699,13 +910,13 @@ KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 			    unsigned int flags)
 {
 	uint32_t s = ch->urecv, len, seq, sflags;
-	struct kup_slot *slot = __kup_slot(ch, s);
+	struct kup_slot *slot = kupi_slot(ch, s);
 	int ret;
 
 	*data = NULL;
-	if (ch->nslots > 1 && ch->consumed[s] && __kup_turn(ch, s) == 1)
+	if (ch->nslots > 1 && ch->consumed[s] && kupi_turn(ch, s) == 1)
 		return -EDEADLK;
-	ret = __kup_wait(ch, s, flags);
+	ret = kupi_wait(ch, s, flags);
 	if (ret)
 		return ret;
 	if (ch->consumed[s])
@@ -719,7 +930,7 @@ KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 		return -EBADMSG;
 	ch->consumed[s] = 1;
 	ch->inflight -= ch->nslots > 1;
-	ch->urecv = __kup_next(ch, s);
+	ch->urecv = kupi_next(ch, s);
 	*data = sflags & KUP_SLOT_INLINE ? (const void *)slot->data :
 		(const void *)(ch->to_user + (size_t)s * ch->buf_size);
 	return (ssize_t)len;
@@ -733,7 +944,7 @@ KUPLIB_HOT int kup_send_buf(struct kup_channel *ch, void **buf,
 
 	*buf = NULL;
 	*size = 0;
-	ret = __kup_send_slot(ch, flags);
+	ret = kupi_send_slot(ch, flags);
 	if (ret)
 		return ret;
 	*buf = ch->to_kernel + (size_t)ch->usend * ch->buf_size;
@@ -741,24 +952,35 @@ KUPLIB_HOT int kup_send_buf(struct kup_channel *ch, void **buf,
 	return 0;
 }
 
-/* Pass the turn with len bytes written in place after kup_send_buf(). */
+/*
+ * Pass the turn with len bytes written in place after kup_send_buf(). The
+ * slot must be ours, as for kup_send() but without waiting: -EPERM on a
+ * ping-pong channel whose turn the kernel holds; -ENOBUFS on a pipelined
+ * one whose slot is in flight or holds a reply not received yet.
+ */
 KUPLIB_HOT int kup_send_commit(struct kup_channel *ch, size_t len)
 {
+	uint32_t s = ch->usend;
 	int ret;
 
-	if (len > ch->buf_size)
+	if (len > ch->buf_size) {
+		kupi_end_burst(ch);
 		return -EMSGSIZE;
-	ret = __kup_turn(ch, ch->usend);
-	if (ret <= 0)
-		return ret ? ret : -EPERM;
+	}
+	ret = kupi_turn(ch, s);
+	if (ret <= 0 || (ch->nslots > 1 && !ch->consumed[s])) {
+		kupi_end_burst(ch);
+		if (ret < 0)
+			return ret;
+		return ch->nslots > 1 ? -ENOBUFS : -EPERM;
+	}
 	/* Small messages move into the slot's line: one line for the kernel. */
 	if (len <= KUP_INLINE_MAX) {
-		__kup_copy_inline(__kup_slot(ch, ch->usend)->data,
-				  ch->to_kernel +
-				  (size_t)ch->usend * ch->buf_size, len);
-		__kup_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, 0);
+		kupi_copy_inline(kupi_slot(ch, s)->data,
+				 ch->to_kernel + (size_t)s * ch->buf_size, len);
+		kupi_pass(ch, (uint32_t)len, KUP_SLOT_INLINE, 0);
 	} else {
-		__kup_pass(ch, (uint32_t)len, 0, 0);
+		kupi_pass(ch, (uint32_t)len, 0, 0);
 	}
 	return 0;
 }
@@ -775,7 +997,7 @@ KUPLIB_INLINE uint32_t kup_chan_inflight(const struct kup_channel *ch)
  */
 KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
 {
-	return __kup_turn(ch, ch->urecv);
+	return kupi_turn(ch, ch->urecv);
 }
 
 /*
@@ -786,10 +1008,14 @@ KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
  */
 KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 {
+	kupi_end_burst(ch);
 	__atomic_store_n(&ch->us->uwait, ch->urecv + 1, __ATOMIC_RELAXED);
-	/* Same pairing as in __kup_sleep(). */
+	/*
+	 * As in kupi_sleep(): pairs with smp_mb() in driver/chan.c
+	 * (kup_kwake) between the kernel's turn store and its uwait load.
+	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __kup_turn(ch, ch->urecv);
+	return kupi_turn(ch, ch->urecv);
 }
 
 KUPLIB_INLINE void kup_chan_disarm(struct kup_channel *ch)
@@ -809,7 +1035,9 @@ KUPLIB_INLINE int kup_chan_set_eventfd(struct kup_channel *ch, int efd)
 	memset(&arg, 0, sizeof(arg));
 	arg.chan = ch->chan;
 	arg.fd = efd < 0 ? KUP_EVENTFD_NONE : (uint32_t)efd;
-	return ioctl(ch->dev->fd, KUP_IOC_EVENTFD, &arg) < 0 ? -errno : 0;
+	if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_EVENTFD, &arg) < 0)
+		return -errno;
+	return 0;
 }
 
 /* System calls the data path of this channel made (sleeps and wakes). */
@@ -827,7 +1055,7 @@ KUPLIB_INLINE unsigned long long kup_chan_syscalls(const struct kup_channel *ch)
 #define EKU_SHUTDOWN	0x4b5501	/* the kernel module is shutting down */
 #define EKU_NOTREADY	0x4b5502	/* no device, no free channel, not our turn */
 
-KUPLIB_INLINE void __kernproxy_set_error(struct kup_device *dev, int err)
+KUPLIB_INLINE void kupi_kernproxy_set_error(struct kup_device *dev, int err)
 {
 	int e = -err;
 
@@ -864,7 +1092,7 @@ KUPLIB_INLINE void *kernproxy_channel(void *handle, size_t chan_id,
 		return NULL;
 	bytes = size ? size * (size_t)dev->info.page_size : 0;
 	if (size && bytes / size != (size_t)dev->info.page_size) {
-		__kernproxy_set_error(dev, -EINVAL);
+		kupi_kernproxy_set_error(dev, -EINVAL);
 		return NULL;
 	}
 	ret = -EBUSY;
@@ -873,7 +1101,7 @@ KUPLIB_INLINE void *kernproxy_channel(void *handle, size_t chan_id,
 	if (ret == -EBUSY)
 		ret = kup_chan_attach(dev, KUP_CHAN_ANY, bytes, 0, &ch);
 	if (ret) {
-		__kernproxy_set_error(dev, ret);
+		kupi_kernproxy_set_error(dev, ret);
 		return NULL;
 	}
 	return ch;
@@ -887,7 +1115,7 @@ KUPLIB_INLINE void *kernproxy_receive(void *chan, int flags)
 
 	len = kup_recv(ch, &data, (flags & KP_NB) ? KUP_NONBLOCK : 0);
 	if (len < 0) {
-		__kernproxy_set_error(ch->dev, (int)len);
+		kupi_kernproxy_set_error(ch->dev, (int)len);
 		return NULL;
 	}
 	return (void *)data;
@@ -901,7 +1129,7 @@ KUPLIB_INLINE int kernproxy_send(void *chan, void *data, size_t len,
 
 	ret = kup_send(ch, data, len, (flags & KP_NB) ? KUP_NONBLOCK : 0);
 	if (ret)
-		__kernproxy_set_error(ch->dev, ret);
+		kupi_kernproxy_set_error(ch->dev, ret);
 	return ret;
 }
 
