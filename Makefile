@@ -4,7 +4,8 @@
 #
 #   make                 build the modules against KDIR (the running kernel)
 #   make check           everything, on every guest kernel (KERNELS): deps,
-#                        C/C++ header checks, checkpatch, then per kernel a
+#                        C/C++ header checks, checkpatch, the library's
+#                        host tests under sanitizers, then per kernel a
 #                        W=1 -Werror build, sparse, dkms, the selftests in a
 #                        guest; then the demo from a fresh copy of the tree
 #   make demo            boot a guest and run the channel demo
@@ -51,7 +52,7 @@ BIN := $(BUILD)/bin
 MODSRC := Kbuild driver include
 MODDIR = $(BUILD)/mod-$(KERNEL)
 
-.PHONY: all module modules clean deps sparse style selftests headers-check \
+.PHONY: all module modules clean deps sparse style selftests headers-check lib-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
 	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
 	_bench _profile _dkms-check _check-kernel _check
@@ -173,7 +174,12 @@ _test-qemu: _modules _selftests
 check: deps
 	$(MAKE) -f $(TOP)/Makefile _check
 
-_check: headers-check _style _selftests
+# lib/kup.h on the host, against a fake kernel peer, under ASan+UBSan,
+# TSan and plain (tests/lib).
+lib-check:
+	$(MAKE) -C tests/lib check
+
+_check: headers-check _style lib-check _selftests
 	@rc=0; for k in $(KERNELS); do \
 		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _check-kernel || rc=1; \
 	done; \

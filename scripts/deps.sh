@@ -23,7 +23,8 @@ cache=${KUP_CACHE:-/var/cache/kup}
 mkdir -p "$build" "$cache"
 
 pkgs="gcc g++ make libc6-dev qemu-system-x86 busybox-static cpio kmod
-xz-utils zstd sparse dkms liburing-dev linux-source-6.1 gnuplot-nox"
+xz-utils zstd sparse dkms liburing-dev linux-source-6.1 gnuplot-nox
+libasan8 libubsan1 libtsan2"
 
 updated=0
 apt_update() {

@@ -320,12 +320,9 @@ TEST_F(wake, broken_channel_wakes_sleeper)
 	for (i = 0; i < 10000 && b.ret == 1; i++)
 		usleep(1000);
 	EXPECT_EQ(-EPROTO, b.ret);
-	if (b.ret == 1) {
-		/* Not woken: detaching ends the wait, then report. */
-		kup_chan_close(self->ch);
-		kup_close(self->dev);
-		self->dev = NULL;
-	}
+	/* Not woken: a shutdown ends the wait, then report. */
+	if (b.ret == 1)
+		ASSERT_EQ(0, kup_chan_shutdown(self->ch));
 	ASSERT_EQ(0, pthread_join(t, NULL));
 }
 
@@ -576,12 +573,10 @@ TEST_F_TIMEOUT(wake, idle_threads_sleep, 60)
 	TH_LOG("waiting user thread: %ld ticks in 2 s", u1 - u0);
 	EXPECT_GE(10, u1 - u0);
 	EXPECT_EQ(1, a.ret);	/* still waiting */
-	/* The waiter ends with the channel. */
-	kup_chan_close(self->ch);
-	kup_close(self->dev);
-	self->dev = NULL;
+	/* Shut down from this thread, the waiter returns -ENOTCONN. */
+	ASSERT_EQ(0, kup_chan_shutdown(self->ch));
 	ASSERT_EQ(0, pthread_join(t, NULL));
-	EXPECT_GT(0, a.ret);
+	EXPECT_EQ(-ENOTCONN, a.ret);
 }
 
 TEST_HARNESS_MAIN
