@@ -370,11 +370,8 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 		ret = wait_event_interruptible(ch->kwq, kup_kturn(dev, r) ||
 					       kup_should_stop());
 		WRITE_ONCE(r->ks->kwait, 0);
-		if (ret || kup_should_stop()) {
-			ret = -EINTR;
-			break;
-		}
-		ret = kup_kturn(dev, r);
+		/* The channel's state first: a shutdown is no interruption. */
+		ret = kup_kturn(dev, r) ?: (ret || kup_should_stop() ? -EINTR : 0);
 		if (ret) {
 			if (ret > 0) {
 				kup_spin_adapt(r, READ_ONCE(dev->spins), 0,

@@ -101,9 +101,11 @@ struct echo_worker {
 	struct kup_msg irq_msg;
 	/* the command echo_handle() left to echo_serve() */
 	struct kup_msg cmd;
+	bool serving;			/* in a session: READ_ONCE/WRITE_ONCE */
 };
 
 static struct kup_dev *echo_dev;
+static DECLARE_WAIT_QUEUE_HEAD(echo_idle_wq);
 static struct task_struct *echo_acceptor;
 static struct echo_worker *echo_workers;
 static struct dentry *echo_debugfs;
@@ -113,6 +115,8 @@ static DEFINE_PER_CPU(u64, echo_messages);
 static DEFINE_PER_CPU(u64, echo_bytes);
 static atomic64_t echo_sessions;
 static atomic64_t echo_errors[3];	/* ENOTCONN, protocol, other */
+static atomic64_t echo_shutdowns;	/* sessions ended by -ESHUTDOWN */
+static atomic_t echo_last_error;	/* how the last session ended */
 static atomic64_t echo_nbprobes;
 static atomic64_t echo_delays;
 static atomic64_t echo_batched;		/* messages taken in batches of 2+ */
@@ -131,6 +135,9 @@ static atomic_t echo_soft_send;
 
 static void echo_count_error(int err)
 {
+	atomic_set(&echo_last_error, err);
+	if (err == -ESHUTDOWN)
+		atomic64_inc(&echo_shutdowns);
 	if (err == -ENOTCONN)
 		atomic64_inc(&echo_errors[0]);
 	else if (err == -EPROTO || err == -EBADMSG)
@@ -441,6 +448,7 @@ static int echo_worker_fn(void *arg)
 		if (kthread_should_stop())
 			break;
 		atomic_dec(&w->attached);
+		WRITE_ONCE(w->serving, true);
 		ret = echo_serve(w);
 		/*
 		 * Whatever ended it (a failed call leaves a hold in place),
@@ -448,6 +456,10 @@ static int echo_worker_fn(void *arg)
 		 */
 		kup_end_session(echo_dev, w->chan);
 		echo_count_error(ret);
+		if (READ_ONCE(test_commands))
+			pr_info("channel %u: session ended: %d\n", w->chan, ret);
+		WRITE_ONCE(w->serving, false);
+		wake_up_all(&echo_idle_wq);
 		/* The session ended: its channel is free again. */
 		if (ret != -ESHUTDOWN)
 			kup_notify(echo_dev);
@@ -490,6 +502,8 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "enotconn %lld\n", atomic64_read(&echo_errors[0]));
 	seq_printf(m, "eproto %lld\n", atomic64_read(&echo_errors[1]));
 	seq_printf(m, "other_errors %lld\n", atomic64_read(&echo_errors[2]));
+	seq_printf(m, "shutdowns %lld\n", atomic64_read(&echo_shutdowns));
+	seq_printf(m, "last_error %d\n", atomic_read(&echo_last_error));
 	seq_printf(m, "nbprobes %lld\n", atomic64_read(&echo_nbprobes));
 	seq_printf(m, "delays %lld\n", atomic64_read(&echo_delays));
 	seq_printf(m, "batched %lld\n", atomic64_read(&echo_batched));
@@ -521,9 +535,26 @@ static const struct file_operations echo_resume_fops = {
 	.llseek = noop_llseek,
 };
 
+static bool echo_all_idle(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < nchan; i++)
+		if (READ_ONCE(echo_workers[i].serving))
+			return false;
+	return true;
+}
+
+/*
+ * After kup_dev_shutdown(): let every session end on its -ESHUTDOWN (a
+ * worker may be busy outside kup for a while: 10 s at most), then stop
+ * the threads.
+ */
 static void echo_stop_threads(void)
 {
 	unsigned int i;
+
+	wait_event_timeout(echo_idle_wq, echo_all_idle(), 10 * HZ);
 
 	if (echo_acceptor)
 		kthread_stop(echo_acceptor);

@@ -154,16 +154,44 @@ TEST(user_sends_first_after_pass)
 	kup_close(dev);
 }
 
-/* Devices of the KUP API refuse regions smaller than their pages. */
+/*
+ * Devices of the KUP API refuse regions smaller than their pages: the
+ * kernel refuses them (raw ioctls: the library would refuse first).
+ */
 TEST(fixed_size_device)
 {
-	struct kup_device *dev = NULL;
-	struct kup_channel *ch = NULL;
+	long page = sysconf(_SC_PAGESIZE);
+	struct kup_info info;
+	struct kup_attach a;
+	void *mem = NULL;
+	int fd;
 
-	ASSERT_EQ(0, kup_open(ROT13_NAME, &dev));
-	EXPECT_EQ(dev->info.max_buf_size, dev->info.min_buf_size);
-	EXPECT_EQ(-EINVAL, kup_chan_attach(dev, KUP_CHAN_ANY, 128, 0, &ch));
-	kup_close(dev);
+	fd = open("/dev/" ROT13_NAME, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, KUP_IOC_INFO, &info));
+	EXPECT_EQ(info.max_buf_size, info.min_buf_size);
+	ASSERT_EQ(0, posix_memalign(&mem, page, 16 * page));
+	memset(mem, 0, 16 * page);
+	memset(&a, 0, sizeof(a));
+	a.addr = (uintptr_t)mem;
+	a.chan = KUP_CHAN_ANY;
+	/* A named size below the device's. */
+	a.len = 16 * page;
+	a.buf_size = 128;
+	EXPECT_EQ(-1, ioctl(fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	/* No size named, but only room for smaller buffers. */
+	a.buf_size = 0;
+	a.len = 2 * page;
+	EXPECT_EQ(-1, ioctl(fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	/* The device's own size fits. */
+	a.len = 16 * page;
+	a.buf_size = info.max_buf_size;
+	ASSERT_EQ(0, ioctl(fd, KUP_IOC_ATTACH, &a));
+	EXPECT_EQ(info.max_buf_size, a.buf_size);
+	close(fd);
+	free(mem);
 }
 
 struct worker {
@@ -311,6 +339,7 @@ TEST(shutdown_while_blocked)
 	int i;
 
 	struct kup_channel *idle = NULL;
+	unsigned int idle_chan;
 
 	if (!ko)
 		SKIP(return, "KUP_ECHO_KO (path of kup_echo.ko) not set");
@@ -327,6 +356,7 @@ TEST(shutdown_while_blocked)
 						 __ATOMIC_ACQUIRE); i++)
 		usleep(1000);
 	EXPECT_NE(0, idle->ks->kwait);
+	idle_chan = kup_chan_index(idle);
 	/* Returns only if destruction woke the sleeping kernel thread. */
 	ASSERT_EQ(0, system("rmmod kup_echo"));
 	EXPECT_EQ(0, idle->ks->kwait);
@@ -334,6 +364,18 @@ TEST(shutdown_while_blocked)
 	kup_chan_close(idle);
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(-ESHUTDOWN, b.ret);
+	/*
+	 * The kernel side too saw -ESHUTDOWN, not a kthread_stop(): both
+	 * the thread that held the turn and the one asleep waiting for us.
+	 */
+	snprintf(cmd, sizeof(cmd),
+		 "dmesg | grep -q 'kup_echo: channel %u: session ended: %d$'",
+		 kup_chan_index(ch), -ESHUTDOWN);
+	EXPECT_EQ(0, system(cmd)) TH_LOG("%s", cmd);
+	snprintf(cmd, sizeof(cmd),
+		 "dmesg | grep -q 'kup_echo: channel %u: session ended: %d$'",
+		 idle_chan, -ESHUTDOWN);
+	EXPECT_EQ(0, system(cmd)) TH_LOG("%s", cmd);
 	/* Visible in shared memory, without a system call. */
 	EXPECT_EQ(KUP_STATE_SHUTDOWN, ch->ks->state);
 	EXPECT_EQ(-ESHUTDOWN, kup_chan_ready(ch));
@@ -405,17 +447,17 @@ TEST(detach_after_traffic_frees_at_once)
 }
 
 /*
- * Detached while the kernel holds a message (kup_echo sleeps 50 ms on
- * KUPECHO:DELAY before it echoes from the request buffer): the pages stay
- * pinned until the hold ends, then go; the kernel's reply fails with
- * -ENOTCONN and the worker serves the next session.
+ * Detached while the kernel holds a message (kup_echo parks on
+ * KUPECHO:PARK until the test resumes it): the pages stay pinned until
+ * the hold ends, then go; the kernel's reply fails with -ENOTCONN and the
+ * worker serves the next session.
  */
 TEST(detach_while_kernel_holds)
 {
-	long enotconn0 = echo_stat("enotconn"), delays0 = echo_stat("delays");
+	long enotconn0 = echo_stat("enotconn"), parked0 = echo_stat("parked");
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
-	long pins0 = pins_held();
+	long pins0 = pins_held(), npages;
 	int ret;
 
 	ret = echo_attach(&dev, &ch, 4096);
@@ -423,14 +465,20 @@ TEST(detach_while_kernel_holds)
 		SKIP(return, "no %s", ECHO_PATH);
 	ASSERT_EQ(0, ret);
 	ASSERT_LE(0, enotconn0);
-	ASSERT_LE(0, delays0);
-	ASSERT_EQ(0, kup_send(ch, "KUPECHO:DELAY", 13, 0));
-	/* The worker took the message and sleeps, holding it. */
-	ASSERT_EQ(delays0 + 1, echo_stat_wait("delays", delays0 + 1, 5000));
-	EXPECT_LT(pins0, pins_held());
+	ASSERT_LE(0, parked0);
+	npages = region_pages(ch->mem);
+	ASSERT_EQ(0, kup_send(ch, "KUPECHO:PARK", 12, 0));
+	/* The worker took the message and waits, holding it. */
+	ASSERT_EQ(parked0 + 1, echo_stat_wait("parked", parked0 + 1, 10000));
+	EXPECT_EQ(pins0 + npages, pins_held());
 	EXPECT_EQ(0, kup_chan_close(ch));
+	/* Detached, still held: still pinned. */
+	EXPECT_EQ(pins0 + npages, pins_held());
+	ASSERT_EQ(0, echo_resume());
 	EXPECT_EQ(enotconn0 + 1, echo_stat_wait("enotconn", enotconn0 + 1,
-						5000));
+						10000));
+	EXPECT_EQ(-ENOTCONN, echo_stat("park_send"));
+	EXPECT_EQ(1, echo_stat("park_intact"));
 	EXPECT_EQ(pins0, pins_wait(pins0, 5000));
 	kup_close(dev);
 	/* The worker serves the next session. */
@@ -529,38 +577,72 @@ static void *scribbler(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(slow, hostile_control_block, 120)
+/*
+ * Scribble over the control lines of a channel with nslots slots while
+ * exchanging messages, then make sure the kernel reads garbage (a turn
+ * from nowhere on every slot, and a wake-up): the kernel itself must
+ * break the channel, exactly once, and count it; the process sees
+ * errors, not crashes; a fresh channel then works.
+ */
+static void scribble(struct __test_metadata *_metadata, uint32_t nslots)
 {
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
 	struct scribble_arg s = { 0 };
 	long proto0 = echo_stat("eproto");
 	unsigned long n, errors = 0;
+	struct kup_chan_req req;
 	pthread_t t;
+	uint32_t i;
 
-	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	ASSERT_LE(0, proto0);
+	if (nslots == 1) {
+		ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	} else {
+		ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+		ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096,
+						   nslots, 0, &ch));
+	}
 	kup_chan_set_poll_limit(ch, 2000000);
-	/* kstate, ustate and the slot: everything after the header. */
+	/* kstate, ustate and the slots: everything after the header. */
 	s.ctrl = (unsigned char *)ch->mem + KUP_LINE_SIZE;
 	s.len = ch->hdr->to_kernel_off - KUP_LINE_SIZE;
 	ASSERT_EQ(0, pthread_create(&t, NULL, scribbler, &s));
 	for (n = 0; n < 5000 && !s.writes; n++)
 		usleep(1000);
-	/* Until the scribbling shows, within a bound. */
-	for (n = 0; n < 1000000; n++) {
-		int ret = roundtrip(ch, n, 64, KUP_SPIN_ONLY);
+	for (n = 0; n < 100000 && errors < 50; n++) {
+		const void *d = NULL;
+		char msg[64];
 
-		if (ret) {
-			errors++;
-			if (ret == -ESHUTDOWN || ret == -ENOTCONN || errors > 50)
-				break;
+		if (nslots == 1) {
+			errors += roundtrip(ch, n, 64, KUP_SPIN_ONLY) != 0;
+			continue;
 		}
+		/* Fill the pipeline, then drain it, polling only. */
+		fill(msg, sizeof(msg), n);
+		while (kup_send(ch, msg, sizeof(msg), KUP_MORE) == 0)
+			;
+		for (i = 0; i < nslots; i++)
+			if (kup_recv(ch, &d, KUP_SPIN_ONLY) < 0)
+				errors++;
 	}
 	s.stop = 1;
 	ASSERT_EQ(0, pthread_join(t, NULL));
-	TH_LOG("%lu errors in %lu round trips; kernel saw %ld", errors, n,
-	       echo_stat("eproto") - proto0);
 	EXPECT_LT(0, errors);
+	/* Whatever the scribbler left, the kernel now reads garbage. */
+	memset(&req, 0, sizeof(req));
+	req.chan = kup_chan_index(ch);
+	for (n = 0; n < 5000 && echo_stat("eproto") == proto0; n++) {
+		for (i = 0; i < nslots; i++)
+			__atomic_store_n(&((struct kup_slot *)((char *)ch->slots +
+				i * KUP_LINE_SIZE))->turn, 0xdead0001U,
+				__ATOMIC_RELEASE);
+		ioctl(kup_fd(dev), KUP_IOC_WAKE, &req);
+		usleep(1000);
+	}
+	TH_LOG("%u slots: %lu errors in %lu exchanges, %lu writes", nslots,
+	       errors, n, s.writes);
+	EXPECT_EQ(proto0 + 1, echo_stat("eproto"));
 	kup_chan_close(ch);
 	kup_close(dev);
 
@@ -570,6 +652,16 @@ TEST_F_TIMEOUT(slow, hostile_control_block, 120)
 		ASSERT_EQ(0, roundtrip(ch, n, 100, 0));
 	kup_chan_close(ch);
 	kup_close(dev);
+}
+
+TEST_F_TIMEOUT(slow, hostile_control_block, 120)
+{
+	scribble(_metadata, 1);
+}
+
+TEST_F_TIMEOUT(slow, hostile_pipelined_slots, 120)
+{
+	scribble(_metadata, 4);
 }
 
 /*
@@ -723,44 +815,39 @@ static int echo_calls(struct kup_channel *ch)
 
 /*
  * Messages that wait together are taken together (kup_recv_batch) and
- * answered in order: while kup_echo sleeps on KUPECHO:DELAY, three more
- * arrive; its next receive takes all three. (If this process was held
- * up for the whole 50 ms, they come one by one: try again.)
+ * answered in order: while kup_echo is parked on KUPECHO:PARK, three more
+ * arrive; once resumed, its next receive takes all three.
  */
 TEST(pipelined_batch)
 {
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
-	long batched0 = 0, delays0;
+	long batched0, parked0;
 	const void *d = NULL;
-	unsigned int i, try;
+	unsigned int i;
 	char msg[16];
 
 	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
 	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 1024, 4, 0, &ch));
 	ASSERT_EQ(0, echo_calls(ch));
-	for (try = 0; try < 5; try++) {
-		batched0 = echo_stat("batched");
-		delays0 = echo_stat("delays");
-		ASSERT_LE(0, batched0);
-		ASSERT_EQ(0, kup_send(ch, "KUPECHO:DELAY", 14, 0));
-		ASSERT_EQ(delays0 + 1,
-			  echo_stat_wait("delays", delays0 + 1, 5000));
-		for (i = 1; i < 4; i++) {
-			snprintf(msg, sizeof(msg), "m%u", i);
-			ASSERT_EQ(0, kup_send(ch, msg, strlen(msg) + 1, 0));
-		}
-		ASSERT_EQ(14, kup_recv(ch, &d, 0));
-		EXPECT_STREQ("KUPECHO:DELAY", (const char *)d);
-		for (i = 1; i < 4; i++) {
-			snprintf(msg, sizeof(msg), "m%u", i);
-			ASSERT_EQ((ssize_t)strlen(msg) + 1, kup_recv(ch, &d, 0));
-			EXPECT_STREQ(msg, (const char *)d);
-		}
-		if (echo_stat("batched") >= batched0 + 3)
-			break;
+	batched0 = echo_stat("batched");
+	parked0 = echo_stat("parked");
+	ASSERT_LE(0, batched0);
+	ASSERT_EQ(0, kup_send(ch, "KUPECHO:PARK", 13, 0));
+	ASSERT_EQ(parked0 + 1, echo_stat_wait("parked", parked0 + 1, 10000));
+	for (i = 1; i < 4; i++) {
+		snprintf(msg, sizeof(msg), "m%u", i);
+		ASSERT_EQ(0, kup_send(ch, msg, strlen(msg) + 1, 0));
 	}
-	EXPECT_LE(batched0 + 3, echo_stat("batched"));
+	ASSERT_EQ(0, echo_resume());
+	ASSERT_EQ(13, kup_recv(ch, &d, 0));
+	EXPECT_STREQ("KUPECHO:PARK", (const char *)d);
+	for (i = 1; i < 4; i++) {
+		snprintf(msg, sizeof(msg), "m%u", i);
+		ASSERT_EQ((ssize_t)strlen(msg) + 1, kup_recv(ch, &d, 0));
+		EXPECT_STREQ(msg, (const char *)d);
+	}
+	EXPECT_EQ(batched0 + 3, echo_stat("batched"));
 	kup_chan_close(ch);
 	kup_close(dev);
 }
@@ -775,31 +862,33 @@ TEST(pipelined_batch)
  */
 TEST(pipelined_command_in_a_run)
 {
-	const char *msgs[] = { "KUPECHO:DELAY", "m1", NULL, "m2" };
+	const char *msgs[] = { "KUPECHO:PARK", "m1", NULL, "m2" };
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
 	const void *d = NULL;
 	unsigned int i, round;
-	long delays0;
+	long delays0, parked0;
 
 	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
 	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 1024, 4, 0, &ch));
 	for (round = 0; round < 4; round++) {
 		msgs[2] = round % 2 ? "KUPECHO:STOP" : "KUPECHO:DELAY";
 		delays0 = echo_stat("delays");
+		parked0 = echo_stat("parked");
 		ASSERT_LE(0, delays0);
 		ASSERT_EQ(0, kup_send(ch, msgs[0], strlen(msgs[0]) + 1, 0));
-		ASSERT_EQ(delays0 + 1,
-			  echo_stat_wait("delays", delays0 + 1, 5000));
+		ASSERT_EQ(parked0 + 1,
+			  echo_stat_wait("parked", parked0 + 1, 10000));
 		for (i = 1; i < 4; i++)
 			ASSERT_EQ(0, kup_send(ch, msgs[i], strlen(msgs[i]) + 1,
 					      i < 3 ? KUP_MORE : 0));
+		ASSERT_EQ(0, echo_resume());
 		for (i = 0; i < 4; i++) {
 			ASSERT_EQ((ssize_t)strlen(msgs[i]) + 1,
 				  kup_recv(ch, &d, 0)) TH_LOG("reply %u", i);
 			EXPECT_STREQ(msgs[i], (const char *)d);
 		}
-		EXPECT_EQ(delays0 + 2 - round % 2, echo_stat("delays"));
+		EXPECT_EQ(delays0 + 1 - round % 2, echo_stat("delays"));
 	}
 	kup_chan_close(ch);
 	kup_close(dev);
@@ -822,6 +911,8 @@ TEST(serve_handler_error)
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	ASSERT_EQ(0, kup_send(ch, "KUPECHO:OVERSIZE", 17, 0));
 	ASSERT_EQ(other0 + 1, echo_stat_wait("other_errors", other0 + 1, 5000));
+	/* kup_serve() refused the handler's reply: -EMSGSIZE ended it. */
+	EXPECT_EQ(-EMSGSIZE, echo_stat("last_error"));
 	EXPECT_EQ(-EAGAIN, kup_recv(ch, &d, KUP_NONBLOCK));
 	kup_chan_close(ch);
 	kup_close(dev);

@@ -19,7 +19,7 @@
 
 #include "kselftest_harness.h"
 
-#define DELAY_CMD	"KUPECHO:DELAY"
+#define PARK_CMD	"KUPECHO:PARK"
 
 /* Receive whatever comes next (a greeting): 0 if something came. */
 static int expect_any_recv(struct kup_channel *ch)
@@ -52,30 +52,65 @@ FIXTURE_TEARDOWN(wake)
 	param_write("kup_echo", "spins", "500");
 }
 
+/* Resume the parked echo once the channel is armed (uwait set). */
+struct resumer {
+	struct kup_channel *ch;
+	volatile int ret;
+};
+
+static void *resume_when_armed(void *arg)
+{
+	struct resumer *r = (struct resumer *)arg;
+	int i;
+
+	for (i = 0; i < 10000 && !__atomic_load_n(&r->ch->us->uwait,
+						  __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	r->ret = i < 10000 ? echo_resume() : -ETIMEDOUT;
+	return NULL;
+}
+
+/* Send cmd (PARK, HARDIRQ, SOFTIRQ) and wait until the echo parked. */
+static int park(struct kup_channel *ch, const char *cmd)
+{
+	long parked0 = echo_stat("parked");
+	int ret = kup_send(ch, cmd, strlen(cmd), 0);
+
+	if (ret)
+		return ret;
+	return echo_stat_wait("parked", parked0 + 1, 10000) == parked0 + 1 ?
+	       0 : -ETIMEDOUT;
+}
+
 /* A process asleep in epoll on the device fd wakes on the kernel's pass. */
 TEST_F(wake, epoll_wakes_on_kernel_pass)
 {
 	struct epoll_event ev = { .events = EPOLLIN }, out;
 	struct pollfd pfd = { .fd = kup_fd(self->dev), .events = POLLIN };
+	struct resumer r = { 0 };
 	const void *d = NULL;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
+	pthread_t t;
 
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, kup_fd(self->dev), &ev));
 	/* Our turn: readable at once. */
 	ASSERT_EQ(1, poll(&pfd, 1, 0));
 	EXPECT_TRUE(pfd.revents & POLLIN);
-	ASSERT_EQ(0, kup_send(self->ch, DELAY_CMD, strlen(DELAY_CMD), 0));
+	ASSERT_EQ(0, park(self->ch, PARK_CMD));
 	/* The kernel's turn: armed, not ready, nothing readable. */
 	ASSERT_EQ(0, kup_chan_arm(self->ch));
 	ASSERT_EQ(0, poll(&pfd, 1, 0));
+	r.ch = self->ch;
+	ASSERT_EQ(0, pthread_create(&t, NULL, resume_when_armed, &r));
 	ASSERT_EQ(1, epoll_wait(ep, &out, 1, 10000));
 	EXPECT_TRUE(out.events & EPOLLIN);
+	ASSERT_EQ(0, pthread_join(t, NULL));
 	kup_chan_disarm(self->ch);
 	/* Per-channel readiness, without a system call. */
 	EXPECT_EQ(1, kup_chan_ready(self->ch));
-	EXPECT_EQ((ssize_t)strlen(DELAY_CMD), kup_recv(self->ch, &d,
-						       KUP_NONBLOCK));
+	EXPECT_EQ((ssize_t)strlen(PARK_CMD), kup_recv(self->ch, &d,
+						      KUP_NONBLOCK));
 	EXPECT_LE(1, self->ch->ks->kwakeups);
 	close(ep);
 }
@@ -98,10 +133,12 @@ TEST_F(wake, eventfd_many_channels)
 	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
 	ASSERT_EQ(0, kup_chan_set_eventfd(ch2, efd));
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
-	ASSERT_EQ(0, kup_send(self->ch, DELAY_CMD, strlen(DELAY_CMD), 0));
-	ASSERT_EQ(0, kup_send(ch2, DELAY_CMD, strlen(DELAY_CMD), 0));
+	ASSERT_EQ(0, park(self->ch, PARK_CMD));
+	ASSERT_EQ(0, park(ch2, PARK_CMD));
 	ASSERT_EQ(0, kup_chan_arm(self->ch));
 	ASSERT_EQ(0, kup_chan_arm(ch2));
+	/* One resume wakes both parked workers. */
+	ASSERT_EQ(0, echo_resume());
 	for (rounds = 0; ready < 2 && rounds < 10; rounds++) {
 		ASSERT_EQ(1, epoll_wait(ep, &out, 1, 10000));
 		ASSERT_EQ(8, read(efd, &cnt, 8));
@@ -140,7 +177,7 @@ TEST_F(wake, io_uring_poll_add)
 	ASSERT_EQ(0, ret);
 	ASSERT_LE(0, efd);
 	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
-	ASSERT_EQ(0, kup_send(self->ch, DELAY_CMD, strlen(DELAY_CMD), 0));
+	ASSERT_EQ(0, park(self->ch, PARK_CMD));
 	ASSERT_EQ(0, kup_chan_arm(self->ch));
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_poll_add(sqe, kup_fd(self->dev), POLLIN);
@@ -149,6 +186,7 @@ TEST_F(wake, io_uring_poll_add)
 	io_uring_prep_poll_add(sqe, efd, POLLIN);
 	io_uring_sqe_set_data64(sqe, 2);
 	ASSERT_EQ(2, io_uring_submit(&ring));
+	ASSERT_EQ(0, echo_resume());
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, io_uring_wait_cqe_timeout(&ring, &cqe, &ts));
 		EXPECT_TRUE(cqe->res & POLLIN) TH_LOG("cqe %llu res %d",
@@ -159,36 +197,6 @@ TEST_F(wake, io_uring_poll_add)
 	EXPECT_EQ(1, kup_chan_ready(self->ch));
 	io_uring_queue_exit(&ring);
 	close(efd);
-}
-
-/* Resume the parked echo once the channel is armed (uwait set). */
-struct resumer {
-	struct kup_channel *ch;
-	volatile int ret;
-};
-
-static void *resume_when_armed(void *arg)
-{
-	struct resumer *r = (struct resumer *)arg;
-	int i;
-
-	for (i = 0; i < 10000 && !__atomic_load_n(&r->ch->us->uwait,
-						  __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	r->ret = i < 10000 ? echo_resume() : -ETIMEDOUT;
-	return NULL;
-}
-
-/* Send cmd (PARK, HARDIRQ, SOFTIRQ) and wait until the echo parked. */
-static int park(struct kup_channel *ch, const char *cmd)
-{
-	long parked0 = echo_stat("parked");
-	int ret = kup_send(ch, cmd, strlen(cmd), 0);
-
-	if (ret)
-		return ret;
-	return echo_stat_wait("parked", parked0 + 1, 10000) == parked0 + 1 ?
-	       0 : -ETIMEDOUT;
 }
 
 /*
@@ -394,8 +402,13 @@ TEST_F(wake, hardirq_send_signals_eventfd)
  * Lost-wakeup stress. Every pass races with a peer going to sleep; a
  * lost wakeup would hang a round trip until the harness's timeout.
  */
+/*
+ * usleeps / ksleeps: the user / the kernel must have slept (and been woken
+ * by the other side) at least once, or the stress proved nothing.
+ */
 static void stress(struct __test_metadata *_metadata, const char *kspins,
-		   unsigned int uspins, unsigned int flags)
+		   unsigned int uspins, unsigned int flags, bool usleeps,
+		   bool ksleeps)
 {
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
@@ -410,6 +423,10 @@ static void stress(struct __test_metadata *_metadata, const char *kspins,
 	TH_LOG("kernel woke the user %llu times, the user woke the kernel %llu times",
 	       (unsigned long long)ch->ks->kwakeups,
 	       (unsigned long long)ch->ks->uwakeups);
+	if (usleeps)
+		EXPECT_LT(0, ch->ks->kwakeups);
+	if (ksleeps)
+		EXPECT_LT(0, ch->ks->uwakeups);
 	kup_chan_close(ch);
 	kup_close(dev);
 }
@@ -417,19 +434,19 @@ static void stress(struct __test_metadata *_metadata, const char *kspins,
 /* Kernel to user: the kernel spins, the user sleeps at every wait. */
 TEST_F_TIMEOUT(wake, stress_user_sleeps, 600)
 {
-	stress(_metadata, BIG_SPINS, 0, 0);
+	stress(_metadata, BIG_SPINS, 0, 0, true, false);
 }
 
 /* User to kernel: the user polls, the kernel sleeps at every wait. */
 TEST_F_TIMEOUT(wake, stress_kernel_sleeps, 600)
 {
-	stress(_metadata, "0", 0, KUP_SPIN_ONLY);
+	stress(_metadata, "0", 0, KUP_SPIN_ONLY, false, true);
 }
 
 /* Both sides with a tiny budget: passes race with sleeps both ways. */
 TEST_F_TIMEOUT(wake, stress_both_tiny, 600)
 {
-	stress(_metadata, "1", 1, 0);
+	stress(_metadata, "1", 1, 0, true, true);
 }
 
 /*
