@@ -28,6 +28,9 @@
  *   "KUPECHO:HARDIRQ"  park as PARK; after the resume, echo from a hard-irq
  *                      hrtimer with KUP_NONBLOCK ("irq_send": the result);
  *   "KUPECHO:SOFTIRQ"  the same from a timer, in softirq ("soft_send");
+ *   "KUPECHO:SCRIBBLE" park as PARK; after the resume, write 0xa5 over the
+ *                      rest of the held message (a client may write what
+ *                      it holds, late), count it in "scribbled", echo it;
  *   "KUPECHO:DELAY"    echo after 50 ms, so that the process is asleep
  *                      (in a kup wait, poll, epoll or io_uring) first;
  *   "KUPECHO:NBPROBE"  echo, then from a timer (softirq context) try
@@ -68,6 +71,7 @@
 #define ECHO_CMD_PARK		"KUPECHO:PARK"
 #define ECHO_CMD_HARDIRQ	"KUPECHO:HARDIRQ"
 #define ECHO_CMD_SOFTIRQ	"KUPECHO:SOFTIRQ"
+#define ECHO_CMD_SCRIBBLE	"KUPECHO:SCRIBBLE"
 
 /* Messages taken at once from a pipelined channel. */
 #define ECHO_BATCH		16
@@ -132,6 +136,7 @@ static atomic_t echo_park_intact;
 static atomic_t echo_park_send;
 static atomic_t echo_irq_send;
 static atomic_t echo_soft_send;
+static atomic64_t echo_scribbled;
 
 static void echo_count_error(int err)
 {
@@ -264,6 +269,20 @@ static int echo_park_probe(struct echo_worker *w, const struct kup_msg *m)
 	return ret;
 }
 
+/* SCRIBBLE: park, then write over the held message, then echo it. */
+static int echo_scribble(struct echo_worker *w, const struct kup_msg *m)
+{
+	size_t n = strlen(ECHO_CMD_SCRIBBLE);
+	int ret = echo_park();
+
+	if (ret)
+		return ret;
+	/* The message is ours until we answer it, detached or not. */
+	memset((void *)m->data + n, 0xa5, m->len - n);
+	atomic64_inc(&echo_scribbled);
+	return kup_send(echo_dev, w->chan, m->data, m->len, 0);
+}
+
 /* HARDIRQ, SOFTIRQ: park, then a timer answers with KUP_NONBLOCK. */
 static int echo_timer_send(struct echo_worker *w, const struct kup_msg *m,
 			   bool hard)
@@ -329,6 +348,8 @@ static int echo_cmd(struct echo_worker *w, const struct kup_msg *m,
 		return echo_timer_send(w, m, true);
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_SOFTIRQ))
 		return echo_timer_send(w, m, false);
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_SCRIBBLE))
+		return echo_scribble(w, m);
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_CALLS))
 		*calls = true;
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_DELAY)) {
@@ -516,6 +537,7 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "park_send %d\n", atomic_read(&echo_park_send));
 	seq_printf(m, "irq_send %d\n", atomic_read(&echo_irq_send));
 	seq_printf(m, "soft_send %d\n", atomic_read(&echo_soft_send));
+	seq_printf(m, "scribbled %lld\n", atomic64_read(&echo_scribbled));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(echo_stats);

@@ -10,6 +10,7 @@
 #include "kup_test.h"
 
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -319,6 +320,80 @@ TEST(memlock_is_per_user)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	close(pipefd[0]);
 	close(pipefd[1]);
+}
+
+/*
+ * The kernel client may write a message it holds after the process has
+ * detached (here kup_echo's SCRIBBLE, resumed after the detach): the pages
+ * stay pinned until the hold ends, so the write lands in them. In memory
+ * the process simply kept, the write shows; once the range got fresh
+ * pages (mmap MAP_FIXED, as kup_chan_close() does before it frees the
+ * region), it does not.
+ */
+static void late_kernel_write(struct __test_metadata *_metadata, bool fresh)
+{
+	long page = sysconf(_SC_PAGESIZE), scribbled0 = echo_stat("scribbled");
+	size_t len = 4 * page, msg = 1000, n = strlen("KUPECHO:SCRIBBLE"), i;
+	long parked0 = echo_stat("parked");
+	struct kup_region_hdr *h;
+	struct kup_attach a;
+	struct kup_slot *slot;
+	unsigned char *mem, *buf;
+	int fd;
+
+	mem = (unsigned char *)mmap(NULL, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	memset(mem, 0, len);
+	fd = open(ECHO_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	memset(&a, 0, sizeof(a));
+	a.addr = (uintptr_t)mem;
+	a.len = len;
+	a.chan = KUP_CHAN_ANY;
+	a.buf_size = (__u32)page;
+	ASSERT_EQ(0, ioctl(fd, KUP_IOC_ATTACH, &a));
+	h = (struct kup_region_hdr *)mem;
+	slot = (struct kup_slot *)(mem + h->slot_off);
+	/* The greeting passes turn 1; answer with turn 2, out of line. */
+	for (i = 0; i < 10000 && __atomic_load_n(&slot->turn,
+						 __ATOMIC_ACQUIRE) != 1; i++)
+		usleep(1000);
+	ASSERT_EQ(1, slot->turn);
+	buf = mem + h->to_kernel_off;
+	memcpy(buf, "KUPECHO:SCRIBBLE", n);
+	memset(buf + n, 0, msg - n);
+	slot->len = msg;
+	slot->seq = 2;
+	slot->flags = 0;
+	__atomic_store_n(&slot->turn, 2, __ATOMIC_SEQ_CST);
+	/* The echo thread may sleep (kstate.kwait): wake it. */
+	ASSERT_EQ(0, chan_ioctl(fd, KUP_IOC_WAKE, a.chan));
+	ASSERT_EQ(parked0 + 1, echo_stat_wait("parked", parked0 + 1, 10000));
+	close(fd);		/* detached: the kernel still holds the message */
+	if (fresh)
+		ASSERT_EQ(mem, mmap(mem, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				    -1, 0));
+	ASSERT_EQ(0, echo_resume());
+	ASSERT_EQ(scribbled0 + 1, echo_stat_wait("scribbled", scribbled0 + 1,
+						 10000));
+	for (i = n; i < msg; i++)
+		if (buf[i] != (fresh ? 0 : 0xa5))
+			break;
+	EXPECT_EQ(msg, i) TH_LOG("%s pages: byte %zu is %#x",
+				 fresh ? "fresh" : "kept", i, buf[i]);
+	munmap(mem, len);
+}
+
+TEST(late_kernel_write_lands_in_kept_pages)
+{
+	late_kernel_write(_metadata, false);
+}
+
+TEST(late_kernel_write_misses_fresh_pages)
+{
+	late_kernel_write(_metadata, true);
 }
 
 TEST_HARNESS_MAIN
