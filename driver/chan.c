@@ -80,9 +80,9 @@ struct kup_region *kup_op_begin(struct kup_chan *ch)
 void kup_op_end(struct kup_region *r)
 {
 	/*
-	 * Pairs with smp_mb() in kup_region_kill(): a killer that saw our
-	 * increment is woken by this decrement. r may be freed right after
-	 * it: wake_up_var() only hashes the address.
+	 * I2, pairs with I1 in driver/region.c (kup_region_kill()): a killer
+	 * that saw our increment is woken by this decrement. r may be freed
+	 * right after it: wake_up_var() only hashes the address.
 	 */
 	if (atomic_dec_and_test(&r->inflight))
 		wake_up_var(&r->inflight);
@@ -281,9 +281,9 @@ static __always_inline int kup_kturn(struct kup_dev *dev,
 	if (READ_ONCE(r->error))
 		return -READ_ONCE(r->error);
 	/*
-	 * Pairs with the release store of slot.turn in lib/kup.h
-	 * (__kup_pass): the message, len and seq written before the pass are
-	 * visible once the new turn is.
+	 * P2, pairs with P1 in lib/kup.h (kupi_pass()): the message, len,
+	 * seq and flags written before the pass are visible once the new
+	 * turn is.
 	 */
 	t = smp_load_acquire(&kup_slot(r, r->kslot)->turn);
 	if (t == r->kslots[r->kslot].kturn)
@@ -294,7 +294,7 @@ static __always_inline int kup_kturn(struct kup_dev *dev,
 }
 
 /*
- * The spin budget adapts as in lib/kup.h (__kup_wait): halved after a
+ * The spin budget adapts as in lib/kup.h (kupi_wait()): halved after a
  * wait that slept (down to a sixteenth of the device's budget), doubled
  * back (up to the device's budget) after one that ended while spinning.
  */
@@ -360,11 +360,10 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 	for (;;) {
 		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
 		/*
-		 * Need-wakeup, waiter half: flag, full barrier, re-check (the
-		 * wait_event condition) and only then sleep. Pairs with the
-		 * full barrier between the turn store and the kwait load in
-		 * lib/kup.h (__kup_pass): either the process sees kwait and
-		 * calls KUP_IOC_WAKE, or we see its new turn here.
+		 * W1, pairs with W2 in lib/kup.h (kupi_pass()). Need-wakeup,
+		 * waiter half: flag, full barrier, re-check (the wait_event
+		 * condition) and only then sleep: either the process sees
+		 * kwait and calls KUP_IOC_WAKE, or we see its new turn here.
 		 */
 		smp_mb();
 		ret = wait_event_interruptible(ch->kwq, kup_kturn(dev, r) ||
@@ -438,11 +437,10 @@ static bool kup_user_turn(struct kup_region *r)
 static void kup_kwake(struct kup_region *r, bool defer)
 {
 	/*
+	 * W4, pairs with W3 in lib/kup.h (kupi_sleep(), kup_chan_arm()).
 	 * Need-wakeup, waker half: the turn stores before this, a full
-	 * barrier, then the flag. Pairs with the full barrier between
-	 * setting ustate.uwait and re-checking the turn in lib/kup.h
-	 * (__kup_sleep). The process may wait for any slot of a batch: wake
-	 * it if that slot is now its.
+	 * barrier, then the flag. The process may wait for any slot of a
+	 * batch: wake it if that slot is now its.
 	 */
 	smp_mb();
 	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
@@ -468,9 +466,8 @@ static __always_inline void kup_kpass(struct kup_region *r, u32 len,
 	WRITE_ONCE(slot->seq, next);
 	WRITE_ONCE(slot->flags, sflags);
 	/*
-	 * Pairs with the acquire load of slot.turn in lib/kup.h
-	 * (__kup_turn): the process sees the message, len and seq before it
-	 * sees its turn.
+	 * P3, pairs with P4 in lib/kup.h (kupi_turn()): the process sees the
+	 * message, len, seq and flags before it sees its turn.
 	 */
 	smp_store_release(&slot->turn, next);
 	ks->kturn += 2;
@@ -682,10 +679,7 @@ static __always_inline int kup_take_run(struct kup_region *r,
 		return ret;
 	for (n = 1; n < max && n < r->nslots; n++) {
 		s = s + 1 < r->nslots ? s + 1 : 0;
-		/*
-		 * Pairs with the release store of slot.turn in lib/kup.h
-		 * (__kup_pass), as in kup_kturn().
-		 */
+		/* P2, pairs with P1 in lib/kup.h (kupi_pass()), as above. */
 		if (smp_load_acquire(&kup_slot(r, s)->turn) !=
 		    r->kslots[s].kturn || r->kslots[s].consumed)
 			break;

@@ -82,10 +82,7 @@ static void kb_raw(const void *data, u32 count)
 	u32 i, spins;
 
 	for (i = 0; i < count; i++) {
-		/*
-		 * Pairs with the release store of the word in
-		 * bench/kup_bench.c (raw_bounce).
-		 */
+		/* R2, pairs with R1 in bench/kup_bench.c (raw_bounce()). */
 		for (spins = 0; smp_load_acquire(word) != 2 * i + 1; spins++) {
 			if (spins >= KB_RAW_SPINS || kthread_should_stop())
 				return;
@@ -93,7 +90,7 @@ static void kb_raw(const void *data, u32 count)
 			if (!(spins & 1023))
 				cond_resched();
 		}
-		/* Pairs with the acquire load in raw_bounce(). */
+		/* R3, pairs with R4 in bench/kup_bench.c (raw_bounce()). */
 		smp_store_release(word, 2 * i + 2);
 	}
 }
@@ -118,7 +115,7 @@ static void kb_proto(struct kb_worker *w, const void *data, ssize_t len)
 	memcpy(&req, data, sizeof(req));
 	count = min(req.count, KB_RAW_MAX);
 	for (i = 0; i <= count; i++) {
-		/* Pairs with the release store of the turn in raw_proto(). */
+		/* P2, pairs with P1 in bench/kup_bench.c (raw_proto()). */
 		for (spins = 0; i && smp_load_acquire(&slot->turn) != turn;
 		     spins++) {
 			if (spins >= KB_RAW_SPINS || kthread_should_stop())
@@ -130,7 +127,7 @@ static void kb_proto(struct kb_worker *w, const void *data, ssize_t len)
 		WRITE_ONCE(slot->len, len);
 		WRITE_ONCE(slot->seq, turn + 1);
 		WRITE_ONCE(slot->flags, KUP_SLOT_INLINE);
-		/* Pairs with the acquire load of the turn in lib/kup.h. */
+		/* P3, pairs with P4 in bench/kup_bench.c (raw_proto()). */
 		smp_store_release(&slot->turn, turn + 1);
 		turn += 2;
 	}

@@ -182,7 +182,11 @@ void kup_region_kill(struct kup_region *r)
 	 * read-side section or counted itself in r->inflight (driver/chan.c).
 	 */
 	synchronize_rcu();
-	/* Pairs with atomic_dec_and_test() in kup_op_end() (driver/chan.c). */
+	/*
+	 * I1, pairs with I2 in driver/chan.c (kup_op_end()): a call that
+	 * counted itself after our grace period sees r->dead, or we see its
+	 * count.
+	 */
 	smp_mb();
 	wait_var_event(&r->inflight, !atomic_read(&r->inflight));
 	/*
@@ -264,9 +268,8 @@ void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
 {
 	WRITE_ONCE(r->ks->error, error);
 	/*
-	 * Pairs with the acquire load of kstate.state in lib/kup.h
-	 * (__kup_chan_check): a process that sees the new state also sees
-	 * the error code.
+	 * S1, pairs with S2 in lib/kup.h (kupi_chan_check()): a process that
+	 * sees the new state also sees the error code.
 	 */
 	smp_store_release(&r->ks->state, state);
 	/*
@@ -384,10 +387,10 @@ static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
 	h->to_user_off = base + (u64)r->nslots * r->buf_size;
 	r->ks->state = KUP_STATE_ATTACHED;
 	/*
-	 * The magic goes last: the ioctl return orders all of this before the
-	 * process looks, but a reader racing the attach (another thread) that
-	 * sees the magic also sees a complete header. Pairs with the acquire
-	 * load of hdr.magic in lib/kup.h (__kup_chan_map).
+	 * H1, pairs with H2 in lib/kup.h (kupi_chan_map()). The magic goes
+	 * last: the ioctl's return orders all of this before the process
+	 * looks, but a reader racing the attach (another thread) that sees
+	 * the magic also sees a complete header.
 	 */
 	smp_store_release(&h->magic, KUP_REGION_MAGIC);
 }
@@ -465,6 +468,22 @@ err_free:
 
 int kup_region_init(void)
 {
+	/*
+	 * The shared layout (lib/kup.h checks the same): a new field can
+	 * never silently overlap the next part of the region.
+	 */
+	BUILD_BUG_ON(sizeof(struct kup_region_hdr) != KUP_LINE_SIZE);
+	BUILD_BUG_ON(sizeof(struct kup_kstate) > KUP_LINE_SIZE);
+	BUILD_BUG_ON(sizeof(struct kup_ustate) > KUP_LINE_SIZE);
+	BUILD_BUG_ON(sizeof(struct kup_slot) != KUP_LINE_SIZE);
+	BUILD_BUG_ON(offsetof(struct kup_slot, data) != 16);
+	BUILD_BUG_ON(offsetof(struct kup_slot, data) + KUP_INLINE_MAX !=
+		     KUP_LINE_SIZE);
+	BUILD_BUG_ON(sizeof(struct kup_info) != 64);
+	BUILD_BUG_ON(sizeof(struct kup_attach) != 40);
+	BUILD_BUG_ON(sizeof(struct kup_eventfd) != 16);
+	BUILD_BUG_ON(sizeof(struct kup_chan_req) != 16);
+
 	kup_wq = alloc_workqueue("kup", WQ_UNBOUND, 0);
 	return kup_wq ? 0 : -ENOMEM;
 }

@@ -50,6 +50,7 @@
  * have fallbacks below.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -107,6 +108,39 @@ extern "C" {
 #ifndef KUPLIB_MMAP
 #define KUPLIB_MMAP	mmap
 #endif
+
+/*
+ * The shared layout, checked by the compiler (the kernel checks the same
+ * in driver/region.c): a new field can never silently overlap the next
+ * part of the region or change the ABI's sizes.
+ */
+static_assert(sizeof(struct kup_region_hdr) == KUP_LINE_SIZE,
+	      "the header is one line");
+static_assert(sizeof(struct kup_kstate) <= KUP_LINE_SIZE,
+	      "kstate fits its line");
+static_assert(sizeof(struct kup_ustate) <= KUP_LINE_SIZE,
+	      "ustate fits its line");
+static_assert(sizeof(struct kup_slot) == KUP_LINE_SIZE,
+	      "a slot is exactly one line");
+static_assert(offsetof(struct kup_slot, data) == 16 &&
+	      offsetof(struct kup_slot, data) + KUP_INLINE_MAX ==
+	      KUP_LINE_SIZE, "inline data fills the slot's line");
+static_assert(sizeof(struct kup_info) == 64 &&
+	      sizeof(struct kup_attach) == 40 &&
+	      sizeof(struct kup_eventfd) == 16 &&
+	      sizeof(struct kup_chan_req) == 16, "ioctl argument sizes");
+
+/*
+ * Every access to a word the other side (the kernel, or another thread)
+ * writes, named as in the kernel, so that one grep finds both halves of
+ * each barrier pair (labelled as in include/uapi/linux/kup.h).
+ */
+#define kup_read_once(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define kup_write_once(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define kup_smp_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define kup_smp_store_release(p, v) \
+	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define kup_smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 /*
  * The data path is forced inline (a call and a return per function cost
@@ -303,7 +337,7 @@ KUPLIB_INLINE void kup_close(struct kup_device *dev)
 		return;
 	for (ch = dev->chans; ch; ch = next) {
 		next = ch->next;
-		if (!__atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+		if (!kup_smp_load_acquire(&ch->shut))
 			kupi_detach(ch);
 		kupi_chan_free(ch);
 	}
@@ -356,10 +390,10 @@ KUPLIB_INLINE int kupi_chan_map(struct kup_channel *ch)
 
 	hp = (const struct kup_region_hdr *)ch->mem;
 	/*
-	 * Pairs with smp_store_release(&h->magic) in driver/region.c
-	 * (kup_region_format): the header is complete once the magic shows.
+	 * H2, pairs with H1 in driver/region.c (kup_region_format()): the
+	 * header is complete once the magic shows.
 	 */
-	if (__atomic_load_n(&hp->magic, __ATOMIC_ACQUIRE) != KUP_REGION_MAGIC)
+	if (kup_smp_load_acquire(&hp->magic) != KUP_REGION_MAGIC)
 		return -EBADMSG;
 	/* Each value read once: checked and used from the copy. */
 	memcpy(&h, hp, sizeof(h));
@@ -505,7 +539,7 @@ KUPLIB_INLINE int kup_chan_shutdown(struct kup_channel *ch)
 
 	if (!ch)
 		return -EINVAL;
-	if (__atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+	if (kup_smp_load_acquire(&ch->shut))
 		return 0;
 	ret = kupi_detach(ch);
 	/* -ENOTCONN: detached already, by a shutdown racing this one. */
@@ -515,7 +549,7 @@ KUPLIB_INLINE int kup_chan_shutdown(struct kup_channel *ch)
 	 * A flag between user threads, no kernel pairing: pairs with the
 	 * acquire loads in kup_chan_close() and kup_close().
 	 */
-	__atomic_store_n(&ch->shut, 1, __ATOMIC_RELEASE);
+	kup_smp_store_release(&ch->shut, 1);
 	return 0;
 }
 
@@ -541,7 +575,7 @@ KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 	}
 	pthread_mutex_unlock(&dev->lock);
 	ret = kupi_detach(ch);
-	if (ret == -ENOTCONN && __atomic_load_n(&ch->shut, __ATOMIC_ACQUIRE))
+	if (ret == -ENOTCONN && kup_smp_load_acquire(&ch->shut))
 		ret = 0;
 	ret2 = kupi_chan_free(ch);
 	return ret ? ret : ret2;
@@ -579,10 +613,10 @@ KUPLIB_INLINE void kup_chan_set_poll_limit(struct kup_channel *ch,
 KUPLIB_HOT int kupi_chan_check(const struct kup_channel *ch)
 {
 	/*
-	 * Pairs with smp_store_release(&ks->state) in driver/region.c
-	 * (kup_region_set_state): the error code is visible with the state.
+	 * S2, pairs with S1 in driver/region.c (kup_region_set_state()): the
+	 * error code is visible with the state.
 	 */
-	uint32_t state = __atomic_load_n(&ch->ks->state, __ATOMIC_ACQUIRE);
+	uint32_t state = kup_smp_load_acquire(&ch->ks->state);
 	uint32_t err;
 
 	/* Checked at every poll: one compare, no jump table. */
@@ -594,7 +628,7 @@ KUPLIB_HOT int kupi_chan_check(const struct kup_channel *ch)
 	case KUP_STATE_DETACHED:
 		return -ENOTCONN;
 	default:
-		err = __atomic_load_n(&ch->ks->error, __ATOMIC_RELAXED);
+		err = kup_read_once(&ch->ks->error);
 		return err && err < 4096 ? -(int)err : -EPROTO;
 	}
 }
@@ -620,11 +654,10 @@ KUPLIB_HOT int kupi_turn(const struct kup_channel *ch, uint32_t s)
 	if (ret)
 		return ret;
 	/*
-	 * Pairs with smp_store_release(&slot->turn) in driver/chan.c
-	 * (kup_kpass): the kernel's message, len and seq are visible once
-	 * the turn is.
+	 * P4, pairs with P3 in driver/chan.c (kup_kpass()): the kernel's
+	 * message, len, seq and flags are visible once the turn is.
 	 */
-	t = __atomic_load_n(&kupi_slot(ch, s)->turn, __ATOMIC_ACQUIRE);
+	t = kup_smp_load_acquire(&kupi_slot(ch, s)->turn);
 	if (t == ch->uturn[s])
 		return 1;
 	if (t == ch->uturn[s] - 1)
@@ -645,18 +678,18 @@ KUPLIB_COLD void kupi_wake_kernel(struct kup_channel *ch)
 
 /*
  * Need-wakeup, waker half, after our turn stores: a full barrier, then
- * kstate.kwait. Pairs with smp_mb() in driver/chan.c (kup_sleep_kturn)
- * between setting kwait and re-checking the turn: either we see kwait
- * here, or the kernel sees our turns before it sleeps. The kernel may
- * wait for any slot we passed: wake it if that slot is now its.
+ * kstate.kwait (W2, pairs with W1 in driver/chan.c, kup_sleep_kturn()):
+ * either we see kwait here, or the kernel sees our turns before it
+ * sleeps. The kernel may wait for any slot we passed: wake it if that
+ * slot is now its.
  */
 KUPLIB_HOT void kupi_wake_check(struct kup_channel *ch)
 {
 	uint32_t k;
 
 	ch->wake_owed = 0;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	k = __atomic_load_n(&ch->ks->kwait, __ATOMIC_RELAXED);
+	kup_smp_mb();	/* W2, pairs with W1 in driver/chan.c */
+	k = kup_read_once(&ch->ks->kwait);
 	if (k && k <= ch->nslots && kupi_turn(ch, k - 1) == 0)
 		kupi_wake_kernel(ch);
 }
@@ -679,14 +712,13 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 	struct kup_chan_req req;
 	int ret;
 
-	__atomic_store_n(&ch->us->uwait, s + 1, __ATOMIC_RELAXED);
+	kup_write_once(&ch->us->uwait, s + 1);
 	/*
-	 * Pairs with smp_mb() in driver/chan.c (kup_kwake, after the turn
-	 * store of kup_kpass) between the kernel's turn store and its uwait
-	 * load: either the kernel sees uwait and wakes us, or we see its
-	 * turn here.
+	 * W3, pairs with W4 in driver/chan.c (kup_kwake()), between the
+	 * kernel's turn store and its uwait load: either the kernel sees
+	 * uwait and wakes us, or we see its turn here.
 	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	kup_smp_mb();
 	ret = kupi_turn(ch, s);
 	if (!ret) {
 		memset(&req, 0, sizeof(req));
@@ -700,7 +732,7 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 		if (KUPLIB_IOCTL(ch->dev->fd, KUP_IOC_WAIT, &req) < 0)
 			ret = errno > 0 ? -errno : -EIO;
 	}
-	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
+	kup_write_once(&ch->us->uwait, 0);
 	return ret < 0 ? ret : 0;
 }
 
@@ -839,15 +871,15 @@ KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
 	struct kup_slot *slot = kupi_slot(ch, s);
 	uint32_t next = ch->uturn[s] + 1;
 
-	__atomic_store_n(&slot->len, len, __ATOMIC_RELAXED);
-	__atomic_store_n(&slot->seq, next, __ATOMIC_RELAXED);
-	__atomic_store_n(&slot->flags, sflags, __ATOMIC_RELAXED);
+	kup_write_once(&slot->len, len);
+	kup_write_once(&slot->seq, next);
+	kup_write_once(&slot->flags, sflags);
 	/*
-	 * Pairs with smp_load_acquire(&slot->turn) in driver/chan.c
-	 * (kup_kturn, kup_take_run): the kernel sees our message, len and
-	 * seq before it sees its turn.
+	 * P1, pairs with P2 in driver/chan.c (kup_kturn(), kup_take_run()):
+	 * the kernel sees our message, len, seq and flags before it sees its
+	 * turn.
 	 */
-	__atomic_store_n(&slot->turn, next, __ATOMIC_RELEASE);
+	kup_smp_store_release(&slot->turn, next);
 	ch->uturn[s] += 2;
 	ch->consumed[s] = 0;
 	ch->inflight += ch->nslots > 1;
@@ -921,9 +953,10 @@ KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 		return ret;
 	if (ch->consumed[s])
 		return -EDEADLK;
-	len = __atomic_load_n(&slot->len, __ATOMIC_RELAXED);
-	seq = __atomic_load_n(&slot->seq, __ATOMIC_RELAXED);
-	sflags = __atomic_load_n(&slot->flags, __ATOMIC_RELAXED);
+	/* Ordered after the turn by P4 (kupi_turn() in kupi_wait()). */
+	len = kup_read_once(&slot->len);
+	seq = kup_read_once(&slot->seq);
+	sflags = kup_read_once(&slot->flags);
 	if (seq != ch->uturn[s] || len > ch->buf_size ||
 	    (sflags & ~KUP_SLOT_INLINE) ||
 	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX))
@@ -1009,18 +1042,18 @@ KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
 KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 {
 	kupi_end_burst(ch);
-	__atomic_store_n(&ch->us->uwait, ch->urecv + 1, __ATOMIC_RELAXED);
+	kup_write_once(&ch->us->uwait, ch->urecv + 1);
 	/*
-	 * As in kupi_sleep(): pairs with smp_mb() in driver/chan.c
-	 * (kup_kwake) between the kernel's turn store and its uwait load.
+	 * W3 as in kupi_sleep(), pairs with W4 in driver/chan.c
+	 * (kup_kwake()): the kernel sees uwait, or we see its turn below.
 	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	kup_smp_mb();
 	return kupi_turn(ch, ch->urecv);
 }
 
 KUPLIB_INLINE void kup_chan_disarm(struct kup_channel *ch)
 {
-	__atomic_store_n(&ch->us->uwait, 0, __ATOMIC_RELAXED);
+	kup_write_once(&ch->us->uwait, 0);
 }
 
 /*
@@ -1064,7 +1097,7 @@ KUPLIB_INLINE void kupi_kernproxy_set_error(struct kup_device *dev, int err)
 	else if (e == ENOENT || e == ENODEV || e == EBUSY || e == EAGAIN ||
 		 e == ENOTCONN)
 		e = EKU_NOTREADY;
-	__atomic_store_n(&dev->error, e, __ATOMIC_RELAXED);
+	kup_write_once(&dev->error, e);
 }
 
 KUPLIB_INLINE void *kernproxy_open(char const *name)
@@ -1143,7 +1176,7 @@ KUPLIB_INLINE int kernproxy_error(void *handle)
 {
 	struct kup_device *dev = (struct kup_device *)handle;
 
-	return dev ? __atomic_load_n(&dev->error, __ATOMIC_RELAXED) : EINVAL;
+	return dev ? kup_read_once(&dev->error) : EINVAL;
 }
 
 #ifdef __cplusplus

@@ -55,6 +55,23 @@
  * An event loop arms a channel the same way (set uwait, full barrier,
  * re-check the turn) before it waits on the device fd or an eventfd.
  *
+ * Barrier pairs. Each site is labelled and names its partner's label
+ * ("P1, pairs with P2 in ..."), on both sides:
+ *
+ *   kernel (driver/)                       process (lib/kup.h)
+ *   H1 hdr.magic: store-release  -------> H2 load-acquire: header complete
+ *   S1 kstate.state: store-release ---->  S2 load-acquire: error visible
+ *   P2 slot.turn: load-acquire   <------- P1 store-release: message, len,
+ *                                                          seq, flags first
+ *   P3 slot.turn: store-release  -------> P4 load-acquire: the same, back
+ *   W1 kwait = n; full barrier;   <-----> W2 slot.turn = t; full barrier;
+ *      re-check turn, then sleep             read kwait: wake if set
+ *   W4 slot.turn = t; full barrier; <---> W3 uwait = n; full barrier;
+ *      read uwait: wake if set               re-check turn, then sleep
+ *
+ * In each W pair at least one side sees the other's first store: a
+ * sleeper is always woken (need-wakeup, as io_uring's SQPOLL and AF_XDP).
+ *
  * After KUP_IOC_DETACH the kernel may still write the old pages until its
  * last user lets go of them: before reusing the memory, give the range
  * fresh pages (mmap MAP_FIXED) or unmap it, as lib/kup.h does.
