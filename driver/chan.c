@@ -39,14 +39,14 @@ bool kup_should_stop(void)
  * Sessions. The data calls work on one attachment of a channel: the one
  * kup_wait_channel() reported (ch->bound holds its number, region->gen).
  * When that attachment is gone, every call fails with -ENOTCONN, also
- * when the channel has been attached again meanwhile. The session ends,
- * ch->bound goes back to 0 and kup_wait_channel() may report the next
- * attachment, when the client has learned that its attachment is over
- * and holds none of its messages: a call failed with -ENOTCONN, -EPROTO
- * or -EBADMSG (kup_chan_stale()), or kup_release() ended the last hold of
- * such an attachment, or the client said so (kup_end_session()). So
- * nothing a kernel thread does for one attachment reaches another, even
- * when the thread that accepts channels is not the one that serves them.
+ * when the channel has been attached again meanwhile. Only the client
+ * ends the session, with kup_end_session() (the FreeBSD-compatible calls
+ * do it for their callers when a call fails: kupdev.c); then ch->bound
+ * goes back to 0 and kup_wait_channel() may report the next attachment.
+ * Nothing else clears ch->bound, and only kup_wait_channel() sets it, from
+ * 0: so nothing a kernel thread does for one attachment reaches another,
+ * even when the thread that accepts channels is not the one that serves
+ * them, and however late it acts.
  */
 
 /*
@@ -102,39 +102,10 @@ static __always_inline struct kup_region *kup_call_region(struct kup_chan *ch)
 	return NULL;
 }
 
-/* End the session: kup_wait_channel() may report the next attachment. */
-static void kup_chan_unbind(struct kup_chan *ch, u64 bound)
-{
-	if (bound && cmpxchg(&ch->bound, bound, 0) == bound)
-		kup_dev_kick(ch->dev);
-}
-
-/*
- * A data call failed: if the session's attachment is gone or broken and
- * no message of it is held, the session is over (see above). Only the
- * client's context clears ch->bound, and only kup_wait_channel() sets
- * it, from 0 (device.c). Context: any.
- */
-static void kup_chan_stale(struct kup_chan *ch)
-	__must_hold(RCU)
-{
-	u64 bound = READ_ONCE(ch->bound);
-	struct kup_region *r = rcu_dereference(ch->region);
-
-	if (!bound || READ_ONCE(ch->holding))
-		return;
-	if (r && r->gen == bound && !READ_ONCE(r->dead) &&
-	    !READ_ONCE(r->error))
-		return;
-	kup_chan_unbind(ch, bound);
-}
-
 /* Leave a data call's read-side section with its result. */
 static __always_inline int kup_call_end(struct kup_chan *ch, int ret)
 	__releases(RCU)
 {
-	if (unlikely(ret == -ENOTCONN || ret == -EPROTO || ret == -EBADMSG))
-		kup_chan_stale(ch);
 	rcu_read_unlock();
 	return ret;
 }
@@ -923,36 +894,77 @@ void kup_release(struct kup_dev *dev, unsigned int chan)
 		return;
 	rcu_read_lock();
 	kup_unhold(ch, true);
-	/* A session whose attachment is over ends with its last hold. */
-	kup_chan_stale(ch);
 	rcu_read_unlock();
 }
 EXPORT_SYMBOL_GPL(kup_release);
 
+/*
+ * End session gen of ch (0: none): every hold ends; if its attachment is
+ * still there and sound, the process learns that the kernel side stopped
+ * (KUP_STATE_BROKEN, -ECONNRESET); kup_wait_channel() may then report the
+ * next attachment. A gen that is no longer the session is left alone.
+ */
+static void kup_end_gen(struct kup_chan *ch, u64 gen)
+{
+	struct kup_region *r;
+
+	if (!gen || READ_ONCE(ch->bound) != gen)
+		return;
+	rcu_read_lock();
+	kup_unhold(ch, true);
+	r = rcu_dereference(ch->region);
+	if (r && r->gen == gen && !READ_ONCE(r->dead))
+		kup_break(r, ECONNRESET);
+	rcu_read_unlock();
+	if (cmpxchg(&ch->bound, gen, 0) == gen)
+		kup_dev_kick(ch->dev, KUP_KICK_ATTACH);
+}
+
 /**
- * kup_end_session() - stop serving the attachment of @chan
+ * kup_end_session() - end the session on @chan
  * @dev: the device
  * @chan: channel index
  *
- * Ends every hold, and the session that kup_wait_channel() started: the
- * data calls on @chan fail with -ENOTCONN until kup_wait_channel() reports
- * the channel's next attachment. Call it when a thread stops serving a
- * channel for a reason of its own (an error of its own, a protocol end);
- * a call that failed because the process detached or broke the channel
- * ends the session by itself, once no message is held. Context: any.
+ * Ends every hold and the session that kup_wait_channel() started on
+ * @chan: its data calls fail with -ENOTCONN until kup_wait_channel()
+ * reports the channel's next attachment. If the process is still
+ * attached, its channel breaks with ECONNRESET (it learns that the kernel
+ * side stopped). Call it once per session, from the thread that served
+ * it, when that session is over for any reason: a call failed because the
+ * process detached or broke the channel, or the client stopped on its
+ * own. (The FreeBSD-compatible calls do it themselves when they fail.)
+ * Context: any.
  */
 void kup_end_session(struct kup_dev *dev, unsigned int chan)
 {
 	struct kup_chan *ch = kup_dev_chan(dev, chan);
 
-	if (!ch)
-		return;
-	rcu_read_lock();
-	kup_unhold(ch, true);
-	rcu_read_unlock();
-	kup_chan_unbind(ch, READ_ONCE(ch->bound));
+	if (ch)
+		kup_end_gen(ch, READ_ONCE(ch->bound));
 }
 EXPORT_SYMBOL_GPL(kup_end_session);
+
+/* kupdev.c: the session a call is about to work on, 0 if none. */
+u64 __kup_session(struct kup_dev *dev, unsigned int chan)
+{
+	struct kup_chan *ch = kup_dev_chan(dev, chan);
+
+	return ch ? READ_ONCE(ch->bound) : 0;
+}
+
+/*
+ * kupdev.c: a FreeBSD-compatible call on session gen returned ret; if
+ * the process detached or broke the channel, the session is over (the
+ * FreeBSD KUP API has no call to say so). Context: any.
+ */
+void __kup_session_failed(struct kup_dev *dev, unsigned int chan, u64 gen,
+			  int ret)
+{
+	struct kup_chan *ch = kup_dev_chan(dev, chan);
+
+	if (ch && (ret == -ENOTCONN || ret == -EPROTO || ret == -EBADMSG))
+		kup_end_gen(ch, gen);
+}
 
 /**
  * kup_send_buf() - wait for the turn and return the outgoing buffer
@@ -1022,7 +1034,8 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 		goto out;
 	ret = kup_kturn(dev, r);
 	if (ret <= 0) {
-		ret = ret ? ret : -EPROTO;
+		/* The hold had the turn: the process took it back. */
+		ret = ret ? ret : kup_break(r, EPROTO);
 		goto out;
 	}
 	/*
@@ -1150,6 +1163,7 @@ int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
  * __kup_recv_flat() - kupdev_receive(): kup_recv(), the message in its buffer
  * @dev: the device
  * @chan: channel index
+ * @err: set to 0 or the error
  *
  * The FreeBSD KUP API returns no length: its clients read the buffer,
  * often up to a NUL. So the message is always in the slot's to_kernel
@@ -1158,7 +1172,7 @@ int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
  * buffer.
  * Return: the message, or NULL.
  */
-void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan)
+void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err)
 {
 	struct kup_region *r;
 	struct kup_chan *ch;
@@ -1167,6 +1181,7 @@ void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan)
 	int ret;
 
 	ret = kup_call_chan(dev, chan, &ch);
+	*err = ret;
 	if (ret)
 		return NULL;
 	rcu_read_lock();
@@ -1183,6 +1198,6 @@ void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan)
 			buf[msg.len] = '\0';
 		ret = 0;
 	}
-	kup_call_end(ch, ret);
+	*err = kup_call_end(ch, ret);
 	return buf;
 }

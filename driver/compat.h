@@ -19,9 +19,9 @@
 #error "kup needs Linux 6.1 or later"
 #endif
 
-/* 6.2 renamed del_timer_sync(); 6.16 renamed from_timer(). */
+/* 6.2 renamed del_timer_sync() (6.1.y has both); 6.16 from_timer(). */
 #include <linux/timer.h>
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+#ifndef KUP_HAVE_TIMER_DELETE_SYNC
 #define timer_delete_sync(t) del_timer_sync(t)
 #endif
 #ifndef timer_container_of

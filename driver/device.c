@@ -46,16 +46,21 @@ static void kup_dev_kick_fn(struct irq_work *work)
 {
 	struct kup_dev *dev = container_of(work, struct kup_dev, kick_work);
 
-	wake_up_all(&dev->attach_wq);
-	kup_dev_wake_files(dev);
+	if (test_and_clear_bit(KUP_KICK_ATTACH, &dev->kick))
+		wake_up_all(&dev->attach_wq);
+	if (test_and_clear_bit(KUP_KICK_FILES, &dev->kick))
+		kup_dev_wake_files(dev);
 }
 
 /*
- * Wake kup_wait_channel() and every poller of the device, from any
- * context (an irq_work: see kup_region_wake_user()).
+ * Wake kup_wait_channel() (KUP_KICK_ATTACH) or every poller of the device
+ * (KUP_KICK_FILES), from any context: an irq_work (see
+ * kup_region_wake_user()). The bit is set before the work is queued, and
+ * the work clears it before it wakes: no request is lost.
  */
-void kup_dev_kick(struct kup_dev *dev)
+void kup_dev_kick(struct kup_dev *dev, unsigned int what)
 {
+	set_bit(what, &dev->kick);
 	irq_work_queue(&dev->kick_work);
 }
 
@@ -272,16 +277,24 @@ EXPORT_SYMBOL_GPL(kup_dev_destroy);
 void kup_notify(struct kup_dev *dev)
 {
 	atomic64_inc(&dev->notify_count);
-	kup_dev_kick(dev);
+	kup_dev_kick(dev, KUP_KICK_FILES);
 }
 EXPORT_SYMBOL_GPL(kup_notify);
+
+/* The region attached to ch, under dev->bind_lock. */
+static struct kup_region *kup_chan_bind_locked(struct kup_chan *ch)
+{
+	return rcu_dereference_protected(ch->region,
+					 lockdep_is_held(&ch->dev->bind_lock));
+}
 
 /*
  * The next attachment to report: pending, and on a channel the client no
  * longer works on (ch->bound is 0: the previous session ended). Binding
- * it makes it the one the client's data calls work on. The pending bit
- * and the binding change together under bind_lock; the client's context
- * clears a binding without it (chan.c), but only a non-zero one.
+ * it makes it the one the client's data calls work on. Under bind_lock,
+ * a set pending bit means that ch->region is the attachment it stands
+ * for (attach and detach change both under it); kup_end_session() clears
+ * a binding without it, but only a non-zero one.
  */
 static int kup_take_pending(struct kup_dev *dev)
 {
@@ -296,14 +309,11 @@ static int kup_take_pending(struct kup_dev *dev)
 		if (READ_ONCE(ch->bound))
 			continue;
 		raw_spin_lock_irqsave(&dev->bind_lock, flags);
+		/* Under bind_lock: the bit stands for ch->region. */
 		if (!READ_ONCE(ch->bound) && test_and_clear_bit(i, dev->pending)) {
-			rcu_read_lock();
-			r = rcu_dereference(ch->region);
-			if (r) {
-				WRITE_ONCE(ch->bound, r->gen);
-				ret = i;
-			}
-			rcu_read_unlock();
+			r = kup_chan_bind_locked(ch);
+			WRITE_ONCE(ch->bound, r->gen);
+			ret = i;
 		}
 		raw_spin_unlock_irqrestore(&dev->bind_lock, flags);
 		if (ret >= 0)
@@ -395,8 +405,10 @@ static struct kup_region *kup_chan_detach(struct kup_chan *ch)
 	struct kup_dev *dev = ch->dev;
 	struct kup_region *r = kup_chan_locked(ch);
 
+	raw_spin_lock_irq(&dev->bind_lock);
 	RCU_INIT_POINTER(ch->region, NULL);
 	clear_bit(ch->index, dev->pending);
+	raw_spin_unlock_irq(&dev->bind_lock);
 	WRITE_ONCE(r->dead, true);
 	if (!READ_ONCE(dev->dead))
 		kup_region_set_state(r, KUP_STATE_DETACHED, 0);
@@ -521,10 +533,14 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 	r->pollq = &kf->poll_wq;
 	gen = ++ch->gen_next;
 	r->gen = gen;
+	raw_spin_lock_irq(&dev->bind_lock);
 	rcu_assign_pointer(ch->region, r);
 	set_bit(ch->index, dev->pending);
+	raw_spin_unlock_irq(&dev->bind_lock);
 	mutex_unlock(&dev->lock);
 	wake_up_all(&dev->attach_wq);
+	/* A pipelined attach is readable at once: the process holds turns. */
+	wake_up_all(&kf->poll_wq);
 
 	/*
 	 * Copy out with no lock held: the argument may sit on a page that
@@ -568,13 +584,17 @@ static struct kup_chan *kup_req_chan(struct kup_file *kf, void __user *argp,
 /*
  * Whether the calling process may use region r through file kf: 0, or
  * -ENOTCONN (attached through another file, or not at all), -EPERM
- * (attached by another process sharing the file: a fork child).
+ * (attached by another process sharing the file, a fork child or parent,
+ * that is still alive; once it is gone, whoever keeps the file may
+ * detach: detach is true).
  */
-static long kup_may_use(struct kup_file *kf, struct kup_region *r)
+static long kup_may_use(struct kup_file *kf, struct kup_region *r,
+			bool detach)
 {
 	if (!r || r->owner != kf)
 		return -ENOTCONN;
-	if (r->mm != current->mm)
+	if (r->mm != current->mm &&
+	    !(detach && !atomic_read(&r->mm->mm_users)))
 		return -EPERM;
 	return 0;
 }
@@ -588,7 +608,7 @@ static struct kup_region *kup_ioctl_region(struct kup_file *kf,
 {
 	struct kup_region *r = kup_op_begin(ch);
 
-	*err = kup_may_use(kf, r);
+	*err = kup_may_use(kf, r, false);
 	if (*err && r) {
 		kup_op_end(r);
 		r = NULL;
@@ -607,7 +627,7 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 	if (!ch)
 		return ret;
 	mutex_lock(&dev->lock);
-	ret = kup_may_use(kf, kup_chan_locked(ch));
+	ret = kup_may_use(kf, kup_chan_locked(ch), true);
 	if (!ret)
 		r = kup_chan_detach(ch);
 	mutex_unlock(&dev->lock);

@@ -66,12 +66,18 @@ struct kup_dev {
 	bool dead;			/* shut down: READ_ONCE/WRITE_ONCE */
 	bool registered;
 	struct mutex lock;		/* attach, detach, shutdown */
-	raw_spinlock_t bind_lock;	/* pending -> bound (kup_wait_channel) */
+	/*
+	 * A channel's region pointer and its pending bit change together
+	 * under bind_lock (attach, detach), and a pending bit becomes the
+	 * binding under it (kup_wait_channel()).
+	 */
+	raw_spinlock_t bind_lock;
 	wait_queue_head_t attach_wq;	/* kup_wait_channel() */
 	spinlock_t files_lock;
 	struct list_head files;		/* open files, for their poll_wq */
-	/* kup_notify() and a channel's release, from any context */
+	/* kup_notify() and a session's end, from any context */
 	struct irq_work kick_work;
+	unsigned long kick;		/* KUP_KICK_* bits for kick_work */
 	atomic64_t notify_count;
 	unsigned long *pending;		/* attached, not yet returned by wait */
 	struct kup_chan chans[];
@@ -88,7 +94,10 @@ static inline struct kup_chan *kup_dev_chan(struct kup_dev *dev,
 
 struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 				 unsigned int buf_pages, bool fixed);
-void kup_dev_kick(struct kup_dev *dev);
+/* kup_dev_kick(): what to wake */
+#define KUP_KICK_ATTACH		0	/* kup_wait_channel() */
+#define KUP_KICK_FILES		1	/* every poller of the device */
+void kup_dev_kick(struct kup_dev *dev, unsigned int what);
 bool kup_should_stop(void);
 
 /* chan.c: the user-side ioctls of the turn protocol */
@@ -98,7 +107,10 @@ __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf);
 bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r);
 struct kup_region *kup_op_begin(struct kup_chan *ch);
 void kup_op_end(struct kup_region *r);
-/* chan.c: kupdev_receive() */
-void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan);
+/* chan.c: the FreeBSD-compatible calls (kupdev.c) */
+void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err);
+u64 __kup_session(struct kup_dev *dev, unsigned int chan);
+void __kup_session_failed(struct kup_dev *dev, unsigned int chan, u64 gen,
+			  int ret);
 
 #endif /* _KUP_DEVICE_H */

@@ -88,6 +88,10 @@ static bool test_commands;
 module_param(test_commands, bool, 0444);
 MODULE_PARM_DESC(test_commands, "Obey the KUPECHO: commands of the selftests (off: echo every message)");
 
+static bool test_stall_end;
+module_param(test_stall_end, bool, 0644);
+MODULE_PARM_DESC(test_stall_end, "Selftests: park at each session's end (with test_commands)");
+
 static unsigned int spins = 500;
 module_param(spins, uint, 0644);
 MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep (read at each attach)");
@@ -137,6 +141,7 @@ static atomic_t echo_park_send;
 static atomic_t echo_irq_send;
 static atomic_t echo_soft_send;
 static atomic64_t echo_scribbled;
+static atomic64_t echo_accepted;	/* channels kup_wait_channel() reported */
 
 static void echo_count_error(int err)
 {
@@ -151,8 +156,12 @@ static void echo_count_error(int err)
 		atomic64_inc(&echo_errors[2]);
 }
 
-static int echo_handle(void *arg, const struct kup_msg *msg,
-		       struct kup_msg *reply);
+/* kup_serve() handler of the softirq probe: echo, never hold. */
+static int echo_plain(void *arg, const struct kup_msg *msg,
+		      struct kup_msg *reply)
+{
+	return KUP_SERVE_NEXT;
+}
 
 /* Timer callback, softirq context: only KUP_NONBLOCK calls are allowed. */
 static void echo_probe_fn(struct timer_list *t)
@@ -167,8 +176,8 @@ static void echo_probe_fn(struct timer_list *t)
 	atomic_set(&echo_nb_recv, len < 0 ? len : 0);
 	atomic_set(&echo_nb_send, kup_send(echo_dev, w->chan, "x", 1,
 					   KUP_NONBLOCK));
-	atomic_set(&echo_nb_serve, kup_serve(echo_dev, w->chan, echo_handle,
-					     w, KUP_NONBLOCK));
+	atomic_set(&echo_nb_serve, kup_serve(echo_dev, w->chan, echo_plain,
+					     NULL, KUP_NONBLOCK));
 	atomic64_inc(&echo_nbprobes);
 	complete(&w->probed);
 }
@@ -226,6 +235,8 @@ static int echo_park(void)
 {
 	int seen = atomic_read(&echo_resumes);
 
+	/* A resume written once the test sees us parked is not missed. */
+	smp_mb__before_atomic();
 	atomic64_inc(&echo_parked);
 	if (!wait_event_timeout(echo_resume_wq,
 				atomic_read(&echo_resumes) != seen ||
@@ -471,6 +482,9 @@ static int echo_worker_fn(void *arg)
 		atomic_dec(&w->attached);
 		WRITE_ONCE(w->serving, true);
 		ret = echo_serve(w);
+		/* Selftests: stop here until resumed (parked + 1). */
+		if (READ_ONCE(test_commands) && READ_ONCE(test_stall_end))
+			echo_park();
 		/*
 		 * Whatever ended it (a failed call leaves a hold in place),
 		 * the session is over: the next attachment may come.
@@ -499,6 +513,7 @@ static int echo_acceptor_fn(void *arg)
 				break;
 			continue;
 		}
+		atomic64_inc(&echo_accepted);
 		atomic_inc(&echo_workers[chan].attached);
 		wake_up(&echo_workers[chan].wq);
 	}
@@ -538,6 +553,7 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "irq_send %d\n", atomic_read(&echo_irq_send));
 	seq_printf(m, "soft_send %d\n", atomic_read(&echo_soft_send));
 	seq_printf(m, "scribbled %lld\n", atomic64_read(&echo_scribbled));
+	seq_printf(m, "accepted %lld\n", atomic64_read(&echo_accepted));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(echo_stats);

@@ -32,13 +32,19 @@ struct rot13_worker {
 };
 
 /*
- * For the selftests only: with test_stall set, a worker stops between
- * taking a message and answering it (counted in test_stalled) until
- * test_resume changes, at most 10 s.
+ * For the selftests only: with test_stall set, a worker stops (counted in
+ * test_stalled) until test_resume changes, at most 10 s: after taking a
+ * message and releasing it (bit 0), and before releasing it (bit 1).
+ * test_accepted counts the attachments kupdev_wait_channel() reported.
  */
-static bool test_stall;
-module_param(test_stall, bool, 0644);
-MODULE_PARM_DESC(test_stall, "Selftests: stop before each answer until test_resume changes");
+#define ROT13_STALL_SEND	BIT(0)	/* released, before the answer */
+#define ROT13_STALL_HELD	BIT(1)	/* received, before the release */
+static unsigned int test_stall;
+module_param(test_stall, uint, 0644);
+MODULE_PARM_DESC(test_stall, "Selftests: stop before each answer (1), before each release (2), both (3), until test_resume changes");
+static unsigned int test_accepted;
+module_param(test_accepted, uint, 0444);
+MODULE_PARM_DESC(test_accepted, "Selftests: attachments reported to the acceptor");
 static unsigned int test_stalled;
 module_param(test_stalled, uint, 0444);
 MODULE_PARM_DESC(test_stalled, "Selftests: answers stopped by test_stall");
@@ -84,11 +90,13 @@ static void rot13_serve(struct rot13_worker *w)
 		/* The process can still write: copy, then transform. */
 		len = strnlen(data, size - 1);
 		memcpy(w->buf, data, len);
+		if (READ_ONCE(test_stall) & ROT13_STALL_HELD)
+			rot13_stall();
 		kupdev_unlock_channel(rot13_sc, w->chan);
 		for (i = 0; i < len; i++)
 			w->buf[i] = rot13(w->buf[i]);
 		w->buf[len] = '\0';
-		if (READ_ONCE(test_stall))
+		if (READ_ONCE(test_stall) & ROT13_STALL_SEND)
 			rot13_stall();
 		if (kupdev_send(rot13_sc, w->buf, len + 1, w->chan))
 			return;
@@ -121,6 +129,7 @@ static int rot13_acceptor_fn(void *arg)
 			break;
 		if (chan < 0 || chan >= nchan)
 			continue;
+		WRITE_ONCE(test_accepted, test_accepted + 1);
 		atomic_inc(&rot13_workers[chan].attached);
 		wake_up(&rot13_workers[chan].wq);
 	}

@@ -63,9 +63,19 @@ void kupdev_notify(struct kupdev_softc *sc)
 }
 EXPORT_SYMBOL_GPL(kupdev_notify);
 
+/*
+ * The FreeBSD KUP API has no call that ends a session: a call that fails
+ * because the process detached (or broke the channel) ends it, so that
+ * kupdev_wait_channel() reports the channel's next attachment; calls after
+ * that belong to it (see kup_wait_channel()).
+ */
 int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
 {
-	return kup_send(sc->dev, chan_id, data, len, 0);
+	u64 s = __kup_session(sc->dev, chan_id);
+	int ret = kup_send(sc->dev, chan_id, data, len, 0);
+
+	__kup_session_failed(sc->dev, chan_id, s, ret);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(kupdev_send);
 
@@ -75,7 +85,13 @@ EXPORT_SYMBOL_GPL(kupdev_send);
  */
 void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
 {
-	return __kup_recv_flat(sc->dev, chan_id);
+	u64 s = __kup_session(sc->dev, chan_id);
+	void *data;
+	int ret;
+
+	data = __kup_recv_flat(sc->dev, chan_id, &ret);
+	__kup_session_failed(sc->dev, chan_id, s, ret);
+	return data;
 }
 EXPORT_SYMBOL_GPL(kupdev_receive);
 
@@ -87,6 +103,9 @@ EXPORT_SYMBOL_GPL(kupdev_unlock_channel);
 
 void kupdev_pass(struct kupdev_softc *sc, int chan_id)
 {
-	kup_pass(sc->dev, chan_id, 0);
+	u64 s = __kup_session(sc->dev, chan_id);
+
+	__kup_session_failed(sc->dev, chan_id, s,
+			     kup_pass(sc->dev, chan_id, 0));
 }
 EXPORT_SYMBOL_GPL(kupdev_pass);

@@ -24,6 +24,7 @@
 #include <linux/sched/user.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/userfaultfd_k.h>
 #include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 #include <uapi/linux/magic.h>
@@ -124,8 +125,10 @@ static void kup_region_free(struct kup_region *r)
 	/* After a grace period (see the callers): no reader is left. */
 	struct eventfd_ctx *evfd = rcu_dereference_protected(r->evfd, true);
 
-	/* No wake-up is queued after a kill; one may still run. */
-	irq_work_sync(&r->wake_work);
+	/*
+	 * kup_region_kill() synced the wake-ups of a published region (and
+	 * no call queues one after it); an unpublished one never had any.
+	 */
 	if (evfd)
 		eventfd_ctx_put(evfd);
 	vunmap(r->vaddr);
@@ -210,7 +213,8 @@ void kup_region_put_killed(struct kup_region *r)
 /*
  * Wake whoever waits for the process's side of the channel: threads in
  * KUP_IOC_WAIT, poll/epoll/io_uring on the owner's file, the eventfd.
- * Process context (or softirq, outside of the scheduler's locks).
+ * Process context, or the irq_work below (hard irq, or its kthread on
+ * PREEMPT_RT), never under a caller's locks.
  */
 static void kup_region_wake_now(struct kup_region *r)
 {
@@ -258,7 +262,7 @@ int kup_region_set_eventfd(struct kup_region *r, u32 fd)
 	}
 	old = unrcu_pointer(xchg(&r->evfd, RCU_INITIALIZER(evfd)));
 	if (old) {
-		synchronize_rcu();	/* kup_region_notify() may hold it */
+		synchronize_rcu();	/* kup_region_wake_now() may hold it */
 		eventfd_ctx_put(old);
 	}
 	return 0;
@@ -289,12 +293,26 @@ void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
  */
 static bool kup_vma_ok(struct vm_area_struct *vma)
 {
-	if (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP))
+	struct inode *inode;
+
+	/*
+	 * Memory registered with userfaultfd is refused too: its faults
+	 * cannot be served while we pin under the mmap lock.
+	 */
+	if ((vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) ||
+	    userfaultfd_armed(vma))
 		return false;
 	if (vma_is_anonymous(vma) || is_vm_hugetlb_page(vma))
 		return true;
-	return vma->vm_file &&
-	       file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC;
+	if (!vma->vm_file)
+		return false;
+	/*
+	 * A regular file on tmpfs (a memfd, shared anonymous memory and
+	 * tmpfs files all are): device nodes on devtmpfs, which is tmpfs
+	 * too, are not regular files.
+	 */
+	inode = file_inode(vma->vm_file);
+	return S_ISREG(inode->i_mode) && inode->i_sb->s_magic == TMPFS_MAGIC;
 }
 
 /*

@@ -412,6 +412,32 @@ static int attach_detach(int fd, void *mem, size_t len)
 	return ret ? ret : detach(fd, chan);
 }
 
+/* Attach len bytes registered with userfaultfd (missing mode). */
+static int attach_uffd_registered(int fd, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	int uffd, ret = -ENOMEM;
+	void *mem;
+
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -ENOMEM;
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)mem;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (uffd >= 0 && !ioctl(uffd, UFFDIO_API, &api) &&
+	    !ioctl(uffd, UFFDIO_REGISTER, &reg))
+		ret = attach_detach(fd, mem, len);
+	if (uffd >= 0)
+		close(uffd);
+	munmap(mem, len);
+	return ret;
+}
+
 /*
  * The memory an attach accepts: anonymous private memory, shmem (memfd,
  * shared anonymous, a tmpfs file) and hugetlb. A file mapping of any other
@@ -479,6 +505,24 @@ TEST_F(region, memory_types)
 	close(rfd);
 	ASSERT_EQ(0, umount(dir));
 	rmdir(dir);
+
+	/* Memory registered with userfaultfd: refused. */
+	EXPECT_EQ(-EOPNOTSUPP, attach_uffd_registered(self->fd, len));
+
+	/* /dev/zero: a private map is anonymous, a shared one shmem. */
+	rfd = open("/dev/zero", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, rfd);
+	mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+			   rfd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_EQ(0, attach_detach(self->fd, mem, len));
+	munmap(mem, len);
+	mem = (char *)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   rfd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_EQ(0, attach_detach(self->fd, mem, len));
+	munmap(mem, len);
+	close(rfd);
 
 	/* A tmpfs file is shmem: accepted. */
 	snprintf(path, sizeof(path), "/tmp/kup-tmpfs.%d", getpid());

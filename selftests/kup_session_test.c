@@ -181,6 +181,165 @@ TEST(rot13_late_reply_never_reaches_next_attach)
 	kup_close(dev);
 }
 
+static int chan_ioctl(int fd, unsigned long cmd, uint32_t chan)
+{
+	struct kup_chan_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.chan = chan;
+	return ioctl(fd, cmd, &r) < 0 ? -errno : 0;
+}
+
+/* Receive with kup_recv(NONBLOCK), polling at most ms: length or error. */
+static ssize_t recv_within(struct kup_channel *ch, const void **d, int ms)
+{
+	ssize_t len;
+
+	do {
+		len = kup_recv(ch, d, KUP_NONBLOCK);
+		if (len != -EAGAIN)
+			return len;
+		usleep(1000);
+	} while (ms-- > 0);
+	return -ETIMEDOUT;
+}
+
+/* Change a rot13 selftest parameter to val. */
+static int rot13_param(const char *param, long val)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%ld", val);
+	return param_write("kup_rot13", param, v);
+}
+
+/*
+ * kup_rot13 takes A's message and stops before releasing it; A detaches,
+ * B attaches. Releasing the held message must not end the session (the
+ * worker has seen no failure yet): the next attachment is not reported
+ * while the worker, released but not yet answered, still works for A,
+ * and its answer fails instead of reaching B.
+ */
+TEST(rot13_release_keeps_the_session)
+{
+	long stalled0 = param_read("kup_rot13", "test_stalled");
+	long accepted0 = param_read("kup_rot13", "test_accepted");
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	const void *d = NULL;
+	unsigned int chan;
+	ssize_t len;
+
+	ASSERT_LE(0, stalled0);
+	ASSERT_LE(0, accepted0);
+	ASSERT_EQ(0, rot13_open(&dev, &ch, KUP_CHAN_ANY, 1));
+	chan = kup_chan_index(ch);
+	ASSERT_EQ(accepted0 + 1, param_read("kup_rot13", "test_accepted"));
+	/* Stop before the release, and again after it. */
+	ASSERT_EQ(0, rot13_param("test_stall", 3));
+	ASSERT_EQ(0, kup_send(ch, "secret", 7, 0));
+	ASSERT_EQ(stalled0 + 1, param_wait("kup_rot13", "test_stalled",
+					   stalled0 + 1, 10000));
+	EXPECT_EQ(0, kup_chan_close(ch));
+	kup_close(dev);
+	ASSERT_EQ(0, kup_open(ROT13_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach(dev, chan, 0, 0, &ch));
+	ASSERT_EQ(0, rot13_param("test_resume",
+				 param_read("kup_rot13", "test_resume") + 1));
+	ASSERT_EQ(stalled0 + 2, param_wait("kup_rot13", "test_stalled",
+					   stalled0 + 2, 10000));
+	/* Released, not answered: B must not be reported (bounded look). */
+	EXPECT_EQ(accepted0 + 1, param_wait("kup_rot13", "test_accepted",
+					    accepted0 + 2, 2000));
+	ASSERT_EQ(0, rot13_param("test_stall", 0));
+	ASSERT_EQ(0, rot13_param("test_resume",
+				 param_read("kup_rot13", "test_resume") + 1));
+	/* B's session starts with an empty pass, not A's "frperg". */
+	len = recv_within(ch, &d, 10000);
+	EXPECT_EQ(0, len) TH_LOG("got %zd '%.*s'", len,
+				 (int)(len > 0 ? len : 0), (const char *)d);
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/*
+ * kup_echo's worker sees A's detach (a failed call) and stops before it
+ * ends the session; B attaches meanwhile. The failed call must not end
+ * the session by itself, or the acceptor would report B and the worker's
+ * kup_end_session() would then end B's session before it began.
+ */
+TEST(echo_end_session_ends_only_its_own)
+{
+	long parked0 = echo_stat("parked"), accepted0;
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	char got[ECHO_HELLO_MAX + 64];
+	const void *d = NULL;
+	unsigned int chan;
+	ssize_t len;
+
+	ASSERT_LE(0, parked0);
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	chan = kup_chan_index(ch);
+	accepted0 = echo_stat("accepted");
+	ASSERT_EQ(0, param_write("kup_echo", "test_stall_end", "1"));
+	EXPECT_EQ(0, kup_chan_close(ch));
+	kup_close(dev);
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, kup_chan_attach(dev, chan, 4096, 0, &ch));
+	/* The worker saw -ENOTCONN and stopped before kup_end_session(). */
+	ASSERT_EQ(parked0 + 1, echo_stat_wait("parked", parked0 + 1, 10000));
+	EXPECT_EQ(accepted0, echo_stat_wait("accepted", accepted0 + 1, 2000));
+	ASSERT_EQ(0, param_write("kup_echo", "test_stall_end", "0"));
+	ASSERT_EQ(0, echo_resume());
+	len = recv_within(ch, &d, 10000);
+	snprintf(got, sizeof(got), "kup_echo %u", chan);
+	EXPECT_EQ((ssize_t)strlen(got), len);
+	if (len > 0)
+		EXPECT_EQ(0, memcmp(got, d, len));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/*
+ * A fork child attaches through the parent's file and dies: its region
+ * belongs to no live process, so the parent, which keeps the file, may
+ * detach it (and then the child's pages are unpinned).
+ */
+TEST(parent_detaches_dead_childs_channel)
+{
+	struct kup_device *dev = NULL;
+	long pins0 = pins_held();
+	int pipefd[2], status;
+	uint32_t chan;
+	pid_t pid;
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kup_channel *ch = NULL;
+		uint32_t c;
+
+		if (kup_chan_attach(dev, KUP_CHAN_ANY, 4096, 0, &ch))
+			_exit(1);
+		c = kup_chan_index(ch);
+		_exit(write(pipefd[1], &c, sizeof(c)) == sizeof(c) ? 0 : 2);
+	}
+	ASSERT_EQ(sizeof(chan), read(pipefd[0], &chan, sizeof(chan)));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	EXPECT_LT(pins0, pins_held());
+	EXPECT_EQ(0, chan_ioctl(kup_fd(dev), KUP_IOC_DETACH, chan));
+	EXPECT_EQ(pins0, pins_wait(pins0, 5000));
+	/* Still the parent's file: its own channels work. */
+	kup_close(dev);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 /* A pipelined process sends first: the session-start pass takes nothing. */
 TEST(rot13_pipelined_first_message)
 {
@@ -222,15 +381,6 @@ TEST(rot13_reads_only_the_message)
 	EXPECT_STREQ("nop", (const char *)d);
 	kup_chan_close(ch);
 	kup_close(dev);
-}
-
-static int chan_ioctl(int fd, unsigned long cmd, uint32_t chan)
-{
-	struct kup_chan_req r;
-
-	memset(&r, 0, sizeof(r));
-	r.chan = chan;
-	return ioctl(fd, cmd, &r) < 0 ? -errno : 0;
 }
 
 /*

@@ -234,6 +234,69 @@ TEST(epoll_added_before_attach)
 	kup_close(dev);
 }
 
+/* Another thread epoll-waits on a device fd; count what it saw. */
+struct epoller {
+	int ep;
+	volatile pid_t tid;
+	volatile int n;
+	struct epoll_event ev;
+};
+
+static void *epoller_fn(void *arg)
+{
+	struct epoller *e = (struct epoller *)arg;
+
+	e->tid = gettid();
+	e->n = epoll_wait(e->ep, &e->ev, 1, 10000);
+	return NULL;
+}
+
+/* The state letter of thread tid of this process (R, S, D...), or 0. */
+static char thread_state(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	p = p ? strrchr(buf, ')') : NULL;
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * A pipelined attach is readable at once (the process holds every first
+ * turn): a thread already asleep in epoll_wait on the fd wakes.
+ */
+TEST(pipelined_attach_wakes_poller)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	struct epoller e = { .n = -2 };
+	struct epoll_event ev = { .events = EPOLLIN };
+	pthread_t t;
+	int i;
+
+	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
+	e.ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, e.ep);
+	ASSERT_EQ(0, epoll_ctl(e.ep, EPOLL_CTL_ADD, kup_fd(dev), &ev));
+	ASSERT_EQ(0, pthread_create(&t, NULL, epoller_fn, &e));
+	for (i = 0; i < 10000 && (!e.tid || thread_state(e.tid) != 'S'); i++)
+		usleep(1000);
+	ASSERT_EQ('S', thread_state(e.tid));
+	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 1024, 4, 0, &ch));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(1, e.n);
+	EXPECT_TRUE(e.ev.events & EPOLLIN);
+	close(e.ep);
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
 /*
  * Two channels on one fd: one parked echo to wait for, one holding the
  * kernel's turn. The fd must work with waiters that take one or two

@@ -14,6 +14,8 @@
  *	len = kup_recv(dev, chan, &data, 0);	// the process answered
  *	...use data[0..len)...
  *	kup_release(dev, chan);
+ *	...					// until a call fails
+ *	kup_end_session(dev, chan);		// the next attach may come
  *	...
  *	kup_dev_shutdown(dev);			// wakes and fails every waiter
  *	kthread_stop(...);			// stop the threads that use dev
@@ -23,12 +25,15 @@
  * session on it; the data calls on a channel work on the attachment of its
  * session only. When the process detaches (or dies, or breaks the
  * protocol), they fail with -ENOTCONN (-EPROTO, -EBADMSG), even if the
- * channel has been attached again meanwhile. The session ends when the
- * client has seen such a failure and holds no message of the attachment
- * (kup_release() ends a hold), or when it calls kup_end_session(); only
- * then does kup_wait_channel() report the channel's next attachment. So
- * nothing a thread does for one attachment, however late, reaches the
- * next one, even when one thread accepts channels and others serve them.
+ * channel has been attached again meanwhile. The session lasts until the
+ * thread serving it calls kup_end_session() (once per session, whatever
+ * ended it; a process still attached then sees its channel broken with
+ * ECONNRESET); only then does kup_wait_channel() report the channel's
+ * next attachment. So nothing a thread does for one attachment, however
+ * late, reaches the next one, even when one thread accepts channels and
+ * others serve them. The FreeBSD-compatible calls end the session
+ * themselves when one fails with -ENOTCONN, -EPROTO or -EBADMSG; a kupdev
+ * call after that belongs to the next attachment.
  *
  * Contexts: kup_dev_create(), kup_dev_destroy(), kup_dev_shutdown() and
  * every blocking call (flags without KUP_NONBLOCK, kup_wait_channel()) may

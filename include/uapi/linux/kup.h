@@ -120,7 +120,12 @@ enum kup_state {
 	KUP_STATE_ATTACHED	= 1,	/* channel usable */
 	KUP_STATE_DETACHED	= 2,	/* user space detached the region */
 	KUP_STATE_SHUTDOWN	= 3,	/* the kernel client destroyed the device */
-	KUP_STATE_BROKEN	= 4,	/* the kernel saw garbage in the region */
+	/*
+	 * The channel cannot be used any more; kstate.error says why:
+	 * EPROTO or EBADMSG, the kernel saw garbage in the region;
+	 * ECONNRESET, the kernel client ended the session.
+	 */
+	KUP_STATE_BROKEN	= 4,
 };
 
 /* At offset 0 of an attached region; written once by the kernel. */
