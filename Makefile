@@ -39,7 +39,7 @@ TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
 # The selftests, in the order the guest runs them: a binary missing from
 # the guest is a failure, not a test silently not run.
 SELFTESTS := kup_region_test kup_chan_test kup_session_test kup_wake_test \
-	kup_kernproxy_test kup_cxx_test
+	kup_kernproxy_test kup_cxx_test kup_kapi_test
 SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 	include/uapi/linux/kup.h)
 BIN := $(BUILD)/bin
