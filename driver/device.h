@@ -65,6 +65,7 @@ struct kup_dev {
 	unsigned int spins;		/* kernel spin budget before sleeping */
 	bool dead;			/* shut down: READ_ONCE/WRITE_ONCE */
 	bool registered;
+	struct list_head node;		/* on kup_devs while registered */
 	struct mutex lock;		/* attach, detach, shutdown */
 	raw_spinlock_t bind_lock;	/* pending -> bound (kup_wait_channel) */
 	wait_queue_head_t attach_wq;	/* kup_wait_channel() */
