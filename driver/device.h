@@ -51,6 +51,8 @@ struct kup_chan {
 	 */
 	struct kup_region *held;
 	u32 holding;
+	/* The hold includes kup_send_buf()'s buffer, for kup_send_commit(). */
+	bool sending;
 	wait_queue_head_t kwq;		/* kernel waiters for the turn */
 	wait_queue_head_t uwq;		/* user waiters (KUP_IOC_WAIT) */
 };
