@@ -1009,6 +1009,7 @@ EXPORT_SYMBOL_GPL(kup_send_buf);
  * @chan: channel index
  * @len: bytes written
  *
+ * A failure leaves the buffer held: commit again, or kup_release().
  * Context: any.
  * Return: 0, -EINVAL without kup_send_buf(), -EMSGSIZE, or the errors of
  *	kup_send().
@@ -1049,9 +1050,10 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	} else {
 		kup_kpass(r, len, 0, KUP_DEFER);
 	}
+	/* Only the pass ends the hold: a failure leaves it, as kup_send()'s. */
+	kup_unhold(ch, false);
 	ret = 0;
 out:
-	kup_unhold(ch, false);
 	return kup_call_end(ch, ret);
 }
 EXPORT_SYMBOL_GPL(kup_send_commit);
