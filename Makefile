@@ -39,7 +39,7 @@ TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
 # The selftests, in the order the guest runs them: a binary missing from
 # the guest is a failure, not a test silently not run.
 SELFTESTS := kup_region_test kup_chan_test kup_session_test kup_wake_test \
-	kup_kernproxy_test kup_cxx_test
+	kup_kernproxy_test kup_cxx_test kup_kapi_test
 SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 	include/uapi/linux/kup.h)
 BIN := $(BUILD)/bin
@@ -49,7 +49,9 @@ BIN := $(BUILD)/bin
 -include $(BUILD)/env-$(KERNEL).mk
 # Each kernel's modules are built in a copy of the sources: objects of one
 # kernel never mix with another's.
-MODSRC := Kbuild driver include
+MODSRC := Kbuild driver include selftests/kmod
+# The guest also gets the test-only modules (selftests/kmod); dkms never.
+KUP_TEST_MODS := KUP_TESTS=m
 MODDIR = $(BUILD)/mod-$(KERNEL)
 
 .PHONY: all module modules clean deps sparse style selftests headers-check lib-check \
@@ -77,14 +79,15 @@ deps:
 _modules:
 	@mkdir -p $(MODDIR)
 	@tar -c $(MODSRC) | tar -x -C $(MODDIR)
-	$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) W=1 KCFLAGS=-Werror modules
+	$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) W=1 KCFLAGS=-Werror $(KUP_TEST_MODS) \
+		modules
 
 sparse: deps
 	$(MAKE) -f $(TOP)/Makefile _sparse
 
 _sparse: _modules
-	@$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) clean >/dev/null
-	$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) C=2 modules 2>&1 | \
+	@$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) $(KUP_TEST_MODS) clean >/dev/null
+	$(MAKE) -C $(GUEST_KDIR) M=$(MODDIR) C=2 $(KUP_TEST_MODS) modules 2>&1 | \
 		tee $(BUILD)/sparse-$(KERNEL).log
 	@! grep -E 'warning|error' $(BUILD)/sparse-$(KERNEL).log | \
 		grep -v 'Skipping BTF' || \
@@ -103,7 +106,7 @@ LIB_CHECKPATCH_IGNORE := PREFER_KERNEL_TYPES,BIT_MACRO,ARCH_DEFINES,$(strip \
 	COMPLEX_MACRO,PREFER_DEFINED_ATTRIBUTE_MACRO)
 STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
 	$(wildcard driver/*.c driver/*.h)) include/linux/kup.h \
-	include/uapi/linux/kup.h
+	include/uapi/linux/kup.h selftests/kmod/kup_ktest.c
 
 _style:
 	@mkdir -p $(BUILD)
@@ -159,7 +162,8 @@ headers-check:
 # TESTS="kup_chan_test ..." runs some selftest binaries only.
 TESTS ?= $(SELFTESTS)
 GUEST = printf '%s\n' $(TESTS) >$(BIN)/selftests.list && \
-	bash scripts/qemu-run.sh $(1) $(GUEST_IMAGE) $(MODDIR)/driver $(BIN) \
+	bash scripts/qemu-run.sh $(1) $(GUEST_IMAGE) \
+	$(MODDIR)/driver:$(MODDIR)/selftests/kmod $(BIN) \
 	$(BUILD) $(2) $(KERNEL)
 
 test-qemu: deps

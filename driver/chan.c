@@ -199,6 +199,8 @@ static void kup_unhold(struct kup_chan *ch, bool all)
 
 	if (!ch->holding)
 		return;
+	/* A reply passes the turn a send buffer was for: nothing to commit. */
+	ch->sending = false;
 	WRITE_ONCE(ch->holding, all ? 0 : ch->holding - 1);
 	if (ch->holding)
 		return;
@@ -997,6 +999,7 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 		buf = kup_to_user(r, r->kslot);
 		/* Hold the region until kup_send_commit(). */
 		kup_hold(ch, r, 1);
+		ch->sending = true;
 	}
 	ret = kup_call_end(ch, ret);
 	return ret ? ERR_PTR(ret) : buf;
@@ -1009,6 +1012,7 @@ EXPORT_SYMBOL_GPL(kup_send_buf);
  * @chan: channel index
  * @len: bytes written
  *
+ * A failure leaves the buffer held: commit again, or kup_release().
  * Context: any.
  * Return: 0, -EINVAL without kup_send_buf(), -EMSGSIZE, or the errors of
  *	kup_send().
@@ -1023,9 +1027,10 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 		return -EINVAL;
 	/*
 	 * The hold keeps r alive: no lookup needed. A detach waits for the
-	 * read-side section: no wake-up is queued after it (region.c).
+	 * read-side section: no wake-up is queued after it (region.c). A
+	 * hold of received messages only has no buffer to commit.
 	 */
-	if (!ch->holding)
+	if (!ch->sending)
 		return -EINVAL;
 	rcu_read_lock();
 	r = ch->held;
@@ -1049,9 +1054,10 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	} else {
 		kup_kpass(r, len, 0, KUP_DEFER);
 	}
+	/* Only the pass ends the hold: a failure leaves it, as kup_send()'s. */
+	kup_unhold(ch, false);
 	ret = 0;
 out:
-	kup_unhold(ch, false);
 	return kup_call_end(ch, ret);
 }
 EXPORT_SYMBOL_GPL(kup_send_commit);

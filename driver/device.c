@@ -82,6 +82,24 @@ static void kup_dev_put(struct kup_dev *dev)
 	kref_put(&dev->ref, kup_dev_free);
 }
 
+/*
+ * The registered devices, for their names: misc_register() of a name in
+ * use fails with -EEXIST only after sysfs logged a stack dump.
+ */
+static DEFINE_MUTEX(kup_devs_lock);
+static LIST_HEAD(kup_devs);
+
+static bool kup_name_taken(const char *name)
+{
+	struct kup_dev *dev;
+
+	lockdep_assert_held(&kup_devs_lock);
+	list_for_each_entry(dev, &kup_devs, node)
+		if (!strcmp(dev->name, name))
+			return true;
+	return false;
+}
+
 static bool kup_name_valid(const char *name)
 {
 	size_t len = strnlen(name, KUP_NAME_MAX);
@@ -149,7 +167,11 @@ struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 		.fops = &kup_fops,
 		.mode = 0600,
 	};
-	ret = misc_register(&dev->misc);
+	mutex_lock(&kup_devs_lock);
+	ret = kup_name_taken(dev->name) ? -EEXIST : misc_register(&dev->misc);
+	if (!ret)
+		list_add(&dev->node, &kup_devs);
+	mutex_unlock(&kup_devs_lock);
 	if (ret) {
 		kup_dev_put(dev);
 		return ERR_PTR(ret);
@@ -255,8 +277,13 @@ void kup_dev_destroy(struct kup_dev *dev)
 	if (IS_ERR_OR_NULL(dev))
 		return;
 	kup_dev_shutdown(dev);
-	if (dev->registered)
+	if (dev->registered) {
+		/* The name stays taken until misc_deregister() returns. */
+		mutex_lock(&kup_devs_lock);
 		misc_deregister(&dev->misc);
+		list_del(&dev->node);
+		mutex_unlock(&kup_devs_lock);
+	}
 	for (i = 0; i < dev->nchan; i++) {
 		struct kup_region *held = xchg(&dev->chans[i].held, NULL);
 

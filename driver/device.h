@@ -51,6 +51,8 @@ struct kup_chan {
 	 */
 	struct kup_region *held;
 	u32 holding;
+	/* The hold includes kup_send_buf()'s buffer, for kup_send_commit(). */
+	bool sending;
 	wait_queue_head_t kwq;		/* kernel waiters for the turn */
 	wait_queue_head_t uwq;		/* user waiters (KUP_IOC_WAIT) */
 };
@@ -65,6 +67,7 @@ struct kup_dev {
 	unsigned int spins;		/* kernel spin budget before sleeping */
 	bool dead;			/* shut down: READ_ONCE/WRITE_ONCE */
 	bool registered;
+	struct list_head node;		/* on kup_devs while registered */
 	struct mutex lock;		/* attach, detach, shutdown */
 	/*
 	 * A channel's region pointer and its pending bit change together

@@ -35,6 +35,8 @@ insmod /kup/kup_echo.ko test_commands=1 || fail "insmod kup_echo"
 for m in kup_rot13 kup_bench; do
 	insmod /kup/$m.ko || fail "insmod $m"
 done
+# The test-only client of the kernel API (selftests/kmod): /dev/kup_ktest.
+insmod /kup/kup_ktest.ko || fail "insmod kup_ktest"
 lsmod | sed 's/^/KUP-GUEST: lsmod: /'
 dmesg | grep -E 'kup' | sed 's/^/KUP-GUEST: dmesg: /'
 
@@ -82,7 +84,7 @@ profile)
 	;;
 esac
 
-for m in kup_bench kup_rot13 kup_echo kup; do
+for m in kup_ktest kup_bench kup_rot13 kup_echo kup; do
 	rmmod $m || fail "rmmod $m"
 done
 

@@ -19,6 +19,7 @@
 #
 # usage: qemu-run.sh MODE IMAGE MODDIR BINDIR OUTDIR [TIMEOUT_S [KERNEL]]
 #   IMAGE: a vmlinux (PVH boot) or a bzImage
+#   MODDIR: the directory of the modules, or several separated by ':'
 set -euo pipefail
 
 mode=$1 image=$2 moddir=$3 bindir=$4 outdir=$5 limit=${6:-900}
@@ -33,7 +34,10 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,kup/bin}
 cp /bin/busybox "$root/bin/busybox"
 cp "$top/scripts/guest-init.sh" "$root/init"
 chmod 755 "$root/init"
-cp "$moddir"/*.ko "$root/kup/"
+IFS=: read -ra moddirs <<<"$moddir"
+for d in "${moddirs[@]}"; do
+	cp "$d"/*.ko "$root/kup/"
+done
 cp -r "$bindir"/. "$root/kup/bin/"
 echo "$mode" >"$root/kup/mode"
 if [ "$mode" = profile ]; then
