@@ -932,11 +932,25 @@ KUPLIB_HOT int kup_pass(struct kup_channel *ch, unsigned int flags)
 }
 
 /*
+ * Whether the kernel passed slot s with a message we have not read yet:
+ * received even once the channel stopped (a graceful end, or a shutdown,
+ * delivers what was sent before it; the next wait reports the stop).
+ */
+KUPLIB_HOT int kupi_msg_waiting(const struct kup_channel *ch, uint32_t s)
+{
+	/* P4, pairs with P3 in driver/chan.c (kup_kpass()). */
+	return !ch->consumed[s] &&
+	       kup_smp_load_acquire(&kupi_slot(ch, s)->turn) == ch->uturn[s];
+}
+
+/*
  * Wait for the kernel's next message: *data points at it in the shared
  * buffer (zero-copy), valid until we send on that slot again, and is NULL
  * on failure. Pipelined channels return replies in the order of the
  * sends. Returns the length; -EDEADLK when nothing can come (ping-pong:
  * we hold the turn and read its message; pipelined: nothing in flight).
+ * A message the kernel sent before the channel stopped is still received;
+ * the call after it reports why the channel stopped.
  */
 KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 			    unsigned int flags)
@@ -948,12 +962,14 @@ KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 	*data = NULL;
 	if (ch->nslots > 1 && ch->consumed[s] && kupi_turn(ch, s) == 1)
 		return -EDEADLK;
-	ret = kupi_wait(ch, s, flags);
-	if (ret)
-		return ret;
+	if (!kupi_msg_waiting(ch, s)) {
+		ret = kupi_wait(ch, s, flags);
+		if (ret)
+			return ret;
+	}
 	if (ch->consumed[s])
 		return -EDEADLK;
-	/* Ordered after the turn by P4 (kupi_turn() in kupi_wait()). */
+	/* Ordered after the turn by P4 (kupi_msg_waiting(), kupi_turn()). */
 	len = kup_read_once(&slot->len);
 	seq = kup_read_once(&slot->seq);
 	sflags = kup_read_once(&slot->flags);
@@ -1030,6 +1046,8 @@ KUPLIB_INLINE uint32_t kup_chan_inflight(const struct kup_channel *ch)
  */
 KUPLIB_HOT int kup_chan_ready(const struct kup_channel *ch)
 {
+	if (kupi_msg_waiting(ch, ch->urecv))
+		return 1;
 	return kupi_turn(ch, ch->urecv);
 }
 

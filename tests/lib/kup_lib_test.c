@@ -710,6 +710,53 @@ TEST(error_detached_and_broken, 30)
 	fk_dev_destroy(fk);
 }
 
+/* Answer one message, then end the session as kup_end_session() does. */
+static void serve_reply_then_end(struct fk_sess *s, void *arg)
+{
+	unsigned char buf[4096];
+	ssize_t n;
+
+	(void)arg;
+	if (fk_nslots(s) == 1 && greet(s))
+		return;
+	n = fk_recv(s, buf, 0);
+	if (n < 0 || fk_send(s, buf, (uint32_t)n, 0))
+		return;
+	fk_break(s, ECONNRESET);
+}
+
+/*
+ * The kernel passes a last message and then ends the session: the message
+ * is still received; only the next receive reports the end.
+ */
+TEST(message_before_end_is_delivered, 20)
+{
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch;
+	const void *d = NULL;
+	struct fk_dev *fk;
+	int i;
+
+	cfg.serve = serve_reply_then_end;
+	fk = fake_dev(&cfg, &dev);
+	ch = echo_attach(dev, 4096);
+	REQUIRE_EQ(kup_send(ch, "bye", 3, 0), 0);
+	for (i = 0; i < 10000 && __atomic_load_n(&ch->ks->state,
+				__ATOMIC_ACQUIRE) != KUP_STATE_BROKEN; i++)
+		usleep(1000);
+	REQUIRE_EQ(ch->ks->state, KUP_STATE_BROKEN);
+	CHECK_EQ(kup_chan_ready(ch), 1);
+	CHECK_EQ(kup_recv(ch, &d, 0), 3);
+	CHECK(d && !memcmp(d, "bye", 3), "the last message");
+	CHECK_EQ(kup_recv(ch, &d, 0), -ECONNRESET);
+	CHECK_EQ(kup_chan_ready(ch), -ECONNRESET);
+	CHECK_EQ(kup_send(ch, "x", 1, KUP_NONBLOCK), -ECONNRESET);
+	kup_chan_close(ch);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+}
+
 /* All out of range for 4 slots and for 1 */
 static uint32_t g_kwait_garbage[] = { 0xffffffffU, 1000, 65, 9, 5, 6 };
 
@@ -1561,6 +1608,7 @@ static const struct test *const tests[] = {
 	T(more_bursts),
 	T(error_shutdown),
 	T(error_detached_and_broken),
+	T(message_before_end_is_delivered),
 	T(hostile_kwait),
 	T(hostile_slot),
 	T(eventfd_and_arm),
