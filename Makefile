@@ -8,6 +8,7 @@
 #                        host tests under sanitizers, then per kernel a
 #                        W=1 -Werror build, sparse, dkms, the selftests in a
 #                        guest; then the demo from a fresh copy of the tree
+#   make judge-check     prove the guest judge with planted faults
 #   make demo            boot a guest and run the channel demo
 #   make bench           boot a guest and compare kup with the alternatives
 #   make profile         one benchmark method under perf in a guest
@@ -39,7 +40,10 @@ TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
 # The selftests, in the order the guest runs them: a binary missing from
 # the guest is a failure, not a test silently not run.
 SELFTESTS := kup_region_test kup_chan_test kup_session_test kup_wake_test \
-	kup_kernproxy_test kup_cxx_test kup_kapi_test
+	kup_kernproxy_test kup_cxx_test kup_kapi_test kup_judge_test
+# Built always, run only in the debug lane (the stock kernels have no fault
+# injection; a skip there would be a failure).
+DEBUG_SELFTESTS := kup_fault_test
 SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
 	include/uapi/linux/kup.h)
 BIN := $(BUILD)/bin
@@ -55,6 +59,7 @@ KUP_TEST_MODS := KUP_TESTS=m
 MODDIR = $(BUILD)/mod-$(KERNEL)
 
 .PHONY: all module modules clean deps sparse style selftests headers-check lib-check \
+	judge-check _judge-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
 	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
 	_bench _profile _dkms-check _check-kernel _check
@@ -106,7 +111,8 @@ LIB_CHECKPATCH_IGNORE := PREFER_KERNEL_TYPES,BIT_MACRO,ARCH_DEFINES,$(strip \
 	COMPLEX_MACRO,PREFER_DEFINED_ATTRIBUTE_MACRO)
 STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
 	$(wildcard driver/*.c driver/*.h)) include/linux/kup.h \
-	include/uapi/linux/kup.h selftests/kmod/kup_ktest.c
+	include/uapi/linux/kup.h selftests/kmod/kup_ktest.c \
+	selftests/kmod/kup_plant.c
 
 _style:
 	@mkdir -p $(BUILD)
@@ -124,8 +130,8 @@ _style:
 selftests: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
 
-_selftests: $(addprefix $(BIN)/,$(SELFTESTS) kup_demo kup_bench \
-	run-selftests.sh)
+_selftests: $(addprefix $(BIN)/,$(SELFTESTS) $(DEBUG_SELFTESTS) kup_demo \
+	kup_bench run-selftests.sh)
 	@printf '%s\n' $(SELFTESTS) >$(BIN)/selftests.list
 
 $(BIN)/%: selftests/%.c $(SELFTEST_SRCS)
@@ -188,11 +194,21 @@ _check: headers-check _style lib-check _selftests
 		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _check-kernel || rc=1; \
 	done; \
 	bash scripts/summary.sh $(BUILD) $(KERNELS) || rc=1; \
+	$(MAKE) -f $(TOP)/Makefile KERNEL=6.1 _judge-check || rc=1; \
 	$(MAKE) -f $(TOP)/Makefile demo-fresh || rc=1; \
 	exit $$rc
 
 _check-kernel: _sparse _dkms-check _modules
 	$(call GUEST,tests,1800)
+
+# The judge's self-test: a planted slub redzone overwrite, pin leak and
+# skipped test must each turn a guest run red (scripts/judge-check.sh).
+judge-check: deps
+	$(MAKE) -f $(TOP)/Makefile _judge-check
+
+_judge-check: _modules _selftests
+	bash scripts/judge-check.sh $(GUEST_IMAGE) \
+		$(MODDIR)/driver:$(MODDIR)/selftests/kmod $(BIN) $(BUILD) $(KERNEL)
 
 # The demo from a copy of the tracked (and new, unignored) files with no
 # build/ folder: a new user's first command.

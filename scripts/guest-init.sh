@@ -58,6 +58,15 @@ bench)
 	# shellcheck disable=SC2046
 	/kup/bin/kup_bench $(cat /kup/bin/bench-args 2>/dev/null) || fail "bench"
 	;;
+plant-redzone|plant-pin)
+	# The judge's self-test (make judge-check): this run must fail.
+	insmod /kup/kup_plant.ko plant=${mode#plant-}
+	;;
+plant-skip)
+	echo kup_judge_test >/kup/bin/selftests.list
+	KUP_PLANT=skip KUP_FAIL_ON_SKIP=1 /kup/bin/run-selftests.sh /kup/bin ||
+		fail "selftests"
+	;;
 profile)
 	# perf samples the whole guest (cpu-clock: no PMU under emulation)
 	# while one benchmark method runs; the report goes to the console.

@@ -1267,6 +1267,22 @@ static ssize_t kt_signal(bool what)
 	return 0;
 }
 
+/*
+ * create: a write creates and destroys a device, in the writer's task
+ * (for fault injection with /proc/<pid>/task/<tid>/fail-nth), and fails
+ * with kup_dev_create()'s error, if any.
+ */
+static ssize_t kt_create_write(struct file *file, const char __user *ubuf,
+			       size_t count, loff_t *ppos)
+{
+	struct kup_dev *d = kup_dev_create("kt_fault", 2, 1);
+
+	if (IS_ERR(d))
+		return PTR_ERR(d);
+	kup_dev_destroy(d);
+	return count;
+}
+
 static ssize_t kt_resume_write(struct file *file, const char __user *ubuf,
 			       size_t count, loff_t *ppos)
 {
@@ -1321,6 +1337,12 @@ static const struct file_operations kt_abort_fops = {
 	.llseek = noop_llseek,
 };
 
+static const struct file_operations kt_create_fops = {
+	.owner = THIS_MODULE,
+	.write = kt_create_write,
+	.llseek = noop_llseek,
+};
+
 static const struct file_operations kt_result_fops = {
 	.owner = THIS_MODULE,
 	.read = kt_result_read,
@@ -1348,6 +1370,8 @@ static int __init kt_init(void)
 	}
 	kt_debugfs = debugfs_create_dir(KT_NAME, NULL);
 	debugfs_create_file("run", 0200, kt_debugfs, NULL, &kt_run_fops);
+	debugfs_create_file("create", 0200, kt_debugfs, NULL,
+			    &kt_create_fops);
 	debugfs_create_file("resume", 0200, kt_debugfs, NULL,
 			    &kt_resume_fops);
 	debugfs_create_file("abort", 0200, kt_debugfs, NULL, &kt_abort_fops);
