@@ -339,6 +339,7 @@ TEST(shutdown_while_blocked)
 	int i;
 
 	struct kup_channel *idle = NULL;
+	const void *d = NULL;
 	unsigned int idle_chan;
 
 	if (!ko)
@@ -360,6 +361,9 @@ TEST(shutdown_while_blocked)
 	/* Returns only if destruction woke the sleeping kernel thread. */
 	ASSERT_EQ(0, system("rmmod kup_echo"));
 	EXPECT_EQ(0, idle->ks->kwait);
+	/* Its greeting, sent before, is still received; then the end. */
+	EXPECT_EQ(1, kup_chan_ready(idle));
+	EXPECT_LT(0, kup_recv(idle, &d, KUP_NONBLOCK));
 	EXPECT_EQ(-ESHUTDOWN, kup_chan_ready(idle));
 	kup_chan_close(idle);
 	ASSERT_EQ(0, pthread_join(t, NULL));
