@@ -24,8 +24,8 @@
 #         complete    written last, before the rename
 # <key> is a short hash of the fragment(s), this script, the installed
 # linux-source-6.12 version and the compiler version. A complete build with
-# the same key is reused; a build with another key of the same flavor is
-# removed once the new one is in place. One flock per flavor serialises
+# the same key is reused; builds with other keys of the same flavor are
+# removed once the new one is in place (or reused). One flock per flavor serialises
 # concurrent runs; the build happens in a temporary directory next to the
 # final one and is renamed into place only when complete, so an interrupted
 # run leaves nothing that looks usable (the next run deletes its remains).
@@ -101,15 +101,19 @@ main() {
 		flock 9
 	fi
 
-	# Remove what an earlier build of this flavor left: other keys, and
-	# temporary directories of interrupted runs (we hold the lock: no other
-	# run of this flavor is using them).
+	# Remove what earlier runs of this flavor left: with "tmp", the
+	# temporary directories of interrupted runs; with "all", also the
+	# builds of other keys. We hold the lock: no other run of this flavor
+	# uses them (a guest booted from an old bzImage keeps its copy).
 	prune() {
 		local d
-		for d in "$cache"/kernel-"$flavor"-* "$cache"/.tmp-kernel-"$flavor"-*; do
+		for d in "$cache"/.tmp-kernel-"$flavor"-* "$cache"/kernel-"$flavor"-*; do
 			[ -e "$d" ] || continue
 			[ "$d" = "$final" ] && continue
-			case "$d" in *.lock | *.log) continue ;; esac
+			case "$d" in
+			*.lock | *.log) continue ;;
+			"$cache"/kernel-*) [ "$1" = all ] || continue ;;
+			esac
 			say "removing stale $d"
 			rm -rf -- "$d"
 		done
@@ -123,12 +127,12 @@ main() {
 	if [ -f "$final/complete" ] && [ -s "$final/bzImage" ] &&
 	   [ -s "$final/linux/Module.symvers" ]; then
 		say "reusing $final"
-		prune
+		prune all
 		result
 		exit 0
 	fi
 	[ ! -e "$final" ] || { say "removing incomplete $final"; rm -rf -- "$final"; }
-	prune
+	prune tmp
 
 	tmp=$(mktemp -d "$cache/.tmp-kernel-$flavor-$key.XXXXXX")
 	case "$tmp" in "$cache"/.tmp-kernel-*) ;; *) die "bad temporary directory '$tmp'" ;; esac
@@ -242,6 +246,7 @@ main() {
 	mv -T "$tmp" "$final"
 	trap - EXIT
 	rm -f "$cache/kernel-$flavor-failed.log"
+	prune all
 	say "ready: $final"
 	result
 }
