@@ -179,16 +179,14 @@ static inline int kill_child(pid_t pid, int ms)
 
 /*
  * The memlock budget of user nobody in the lifecycle tests: a region of
- * exactly BUDGET_PAGES pages (one control page and two buffers) fits only
- * if nothing of the user is charged any more.
+ * exactly BUDGET_PAGES pages fits only if nothing of the user is charged
+ * any more. The probe attaches to kup_rot13 (pages of buffers, 63 slots:
+ * 3 control pages and 126 of buffers), whose sessions do not disturb
+ * kup_echo's counters.
  */
 #define NOBODY		65534
-#define BUDGET_PAGES	128U
-
-static inline size_t budget_buf_size(long page)
-{
-	return (BUDGET_PAGES - 1) * (size_t)page / 2;
-}
+#define BUDGET_PAGES	129U
+#define BUDGET_SLOTS	63U
 
 /*
  * Become nobody with RLIMIT_MEMLOCK of BUDGET_PAGES pages (dropping every
@@ -226,30 +224,49 @@ static inline int nobody_full_budget(void)
 		size_t len = (size_t)BUDGET_PAGES * page;
 		struct kup_attach a;
 		void *mem;
-		int fd = open(ECHO_PATH, O_RDWR | O_CLOEXEC);
+		int fd = open("/dev/" ROT13_NAME, O_RDWR | O_CLOEXEC);
 
 		mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (fd < 0 || mem == MAP_FAILED || become_nobody())
 			_exit(101);
+		if (kup_region_size(BUDGET_SLOTS, page, page) != len)
+			_exit(102);
 		memset(&a, 0, sizeof(a));
 		a.addr = (uintptr_t)mem;
 		a.len = len;
 		a.chan = KUP_CHAN_ANY;
-		a.buf_size = budget_buf_size(page);
+		a.nslots = BUDGET_SLOTS;
+		a.buf_size = page;
 		if (ioctl(fd, KUP_IOC_ATTACH, &a))
 			_exit(errno);
 		/* The header says the whole budget is in use. */
 		if (region_pages(mem) != (long)BUDGET_PAGES)
-			_exit(102);
+			_exit(103);
 		_exit(0);
 	}
 	status = wait_child(pid, 20000);
 	if (status == -1) {
 		kill_child(pid, 5000);
-		return 103;
+		return 104;
 	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 104;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 105;
+}
+
+/*
+ * Wait (at most ms) until the whole budget fits again: a region the kernel
+ * client let go of last is freed from a workqueue, after its pins are.
+ */
+static inline int nobody_budget_wait(int ms)
+{
+	int ret = nobody_full_budget();
+
+	while (ret == ENOMEM && ms > 0) {
+		usleep(10000);
+		ms -= 10;
+		ret = nobody_full_budget();
+	}
+	return ret;
 }
 
 /* A word of memory shared by a test and the processes it forks. */
