@@ -64,6 +64,11 @@ struct kup_dev {
 	u32 min_buf;			/* bytes per buffer, at least */
 	unsigned int spins;		/* kernel spin budget before sleeping */
 	bool dead;			/* shut down: READ_ONCE/WRITE_ONCE */
+	/*
+	 * Shut down, and every region says so (KUP_STATE_SHUTDOWN): poll
+	 * reports EPOLLHUP. smp_store_release()/smp_load_acquire().
+	 */
+	bool hup;
 	bool registered;
 	struct mutex lock;		/* attach, detach, shutdown */
 	raw_spinlock_t bind_lock;	/* pending -> bound (kup_wait_channel) */
