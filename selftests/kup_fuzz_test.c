@@ -1462,6 +1462,7 @@ struct sm_chan {
 	size_t attach_len;		/* bytes attached: layout or more */
 	size_t region_len;		/* attach_len in whole pages */
 	int memfd;
+	bool rot13;			/* on kup_rot13, not kup_echo */
 	/* its driver thread */
 	pthread_t thread;
 	struct rng rng;
@@ -1473,6 +1474,7 @@ struct sm_chan {
 
 struct sm_run {
 	struct kup_device *dev;
+	struct kup_device *rot13;	/* some rounds: one channel there */
 	struct sm_chan chans[SM_CHANS];
 	unsigned int n;
 	int efd;
@@ -1506,17 +1508,21 @@ static void sm_resume_parked(struct sm_run *run)
 	}
 }
 
-static int sm_attach(struct sm_run *run, struct sm_chan *c, struct rng *r)
+static int sm_attach(struct sm_run *run, struct sm_chan *c, struct rng *r,
+		     bool rot13)
 {
 	static const __u32 bufs[] = { 128, 256, 384, 640, 1024, 4096, 8320 };
+	struct kup_device *dev = rot13 ? run->rot13 : run->dev;
 	__u32 nslots = rng_pct(r, 50) ? 1 : 2 + rng_below(r, 7);
-	__u32 buf = rng_pick(r, bufs);
+	/* kup_rot13 has buffers of exactly one page (FreeBSD KUP). */
+	__u32 buf = rot13 ? PAGE : rng_pick(r, bufs);
 	struct kup_attach a;
 	size_t i;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->run = run;
+	c->rot13 = rot13;
 	c->memfd = -1;
 	c->layout = kup_region_size(nslots, buf, PAGE);
 	/* Sometimes more than the layout: the rest must stay untouched. */
@@ -1554,10 +1560,10 @@ static int sm_attach(struct sm_run *run, struct sm_chan *c, struct rng *r)
 	a.chan = KUP_CHAN_ANY;
 	a.nslots = nslots;
 	a.buf_size = buf;
-	if (ioctl(kup_fd(run->dev), KUP_IOC_ATTACH, &a))
+	if (ioctl(kup_fd(dev), KUP_IOC_ATTACH, &a))
 		return -errno;
 	/* A channel of lib/kup.h on this memory, as kup_chan_attach() makes. */
-	c->ch.dev = run->dev;
+	c->ch.dev = dev;
 	c->ch.mem = c->region;
 	c->ch.mem_len = c->attach_len;
 	c->ch.chan = a.chan;
@@ -1704,7 +1710,7 @@ static void sm_drive_op(struct sm_chan *c)
 		break;
 	case SM_ARM:
 		if (kup_chan_arm(ch) == 0) {
-			struct pollfd pfd = { .fd = kup_fd(run->dev),
+			struct pollfd pfd = { .fd = kup_fd(ch->dev),
 					      .events = POLLIN };
 
 			poll(&pfd, 1, rng_below(r, 3));
@@ -1715,7 +1721,7 @@ static void sm_drive_op(struct sm_chan *c)
 	case SM_WAKE:
 		memset(&req, 0, sizeof(req));
 		req.chan = kup_chan_index(ch);
-		ioctl(kup_fd(run->dev), KUP_IOC_WAKE, &req);
+		ioctl(kup_fd(ch->dev), KUP_IOC_WAKE, &req);
 		ADD(&run->calls, 1);
 		break;
 	case SM_READY:
@@ -1841,7 +1847,7 @@ static void *sm_scribble(void *arg)
 		if (rng_below(r, 16) == 0) {
 			memset(&req, 0, sizeof(req));
 			req.chan = kup_chan_index(&c->ch);
-			ioctl(kup_fd(run->dev), KUP_IOC_WAKE, &req);
+			ioctl(kup_fd(c->ch.dev), KUP_IOC_WAKE, &req);
 			ADD(&run->calls, 1);
 		}
 		switch (run->pace) {
@@ -1871,6 +1877,12 @@ static int sm_prologue(struct sm_chan *c, bool calls)
 	ssize_t len;
 
 	kup_chan_set_poll_limit(ch, 1ULL << 32);
+	if (c->rot13) {
+		/* Its first turn, passed empty, on a ping-pong channel. */
+		if (ch->nslots == 1 && kup_recv(ch, &d, 0) != 0)
+			return -EBADMSG;
+		return 0;
+	}
 	if (ch->nslots == 1) {
 		len = kup_recv(ch, &d, 0);
 		if (len <= 0 || memcmp(d, "kup_echo ", 9))
@@ -1912,10 +1924,14 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 	run->stop_scribble = 0;
 	run->stop_drive = 0;
 	ASSERT_EQ(0, kup_open(ECHO_NAME, &run->dev));
+	run->rot13 = NULL;
+	if (rng_pct(rr, 30))
+		ASSERT_EQ(0, kup_open(ROT13_NAME, &run->rot13));
 	for (i = 0; i < run->n; i++) {
 		struct sm_chan *c = &run->chans[i];
 
-		ASSERT_EQ(0, sm_attach(run, c, rr)) TH_LOG("channel %u", i);
+		ASSERT_EQ(0, sm_attach(run, c, rr, run->rot13 && !i))
+			TH_LOG("channel %u", i);
 		ASSERT_EQ(0, sm_prologue(c, rng_pct(rr, 50)));
 		rng_init(&c->rng, fuzz_seed, 5000 + run->round, i);
 	}
@@ -1930,6 +1946,13 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 	}
 	while (now_ns() < end) {
 		sm_resume_parked(run);
+		/*
+		 * Now and then a channel stops under way: the detach races
+		 * the kernel's calls and the driver's (which then fail).
+		 */
+		if (rng_below(rr, 1000) == 0)
+			ASSERT_EQ(0, kup_chan_shutdown(
+				&run->chans[rng_below(rr, run->n)].ch));
 		usleep(1000);
 	}
 
@@ -1963,14 +1986,33 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 		struct sm_chan *c = &run->chans[i];
 
 		EXPECT_EQ(0, sm_canaries(c, why, sizeof(why)))
-			TH_LOG("seed %llu round %u channel %u (%u slots of %u bytes): %s",
+			TH_LOG("seed %llu round %u channel %u of %s (%u slots of %u bytes): %s",
 			       (unsigned long long)fuzz_seed, run->round,
-			       kup_chan_index(&c->ch), c->hdr.nslots,
-			       c->hdr.buf_size, why);
+			       kup_chan_index(&c->ch),
+			       c->rot13 ? ROT13_NAME : ECHO_NAME,
+			       c->hdr.nslots, c->hdr.buf_size, why);
 		sm_free(c);
 	}
 	kup_close(run->dev);
 	run->dev = NULL;
+	if (run->rot13) {
+		const void *d = NULL;
+		struct kup_channel *ch = NULL;
+
+		/* kup_rot13 too answers a fresh channel. */
+		kup_close(run->rot13);
+		run->rot13 = NULL;
+		ASSERT_EQ(0, kup_open(ROT13_NAME, &run->rot13));
+		ASSERT_EQ(0, kup_chan_attach(run->rot13, KUP_CHAN_ANY, 0, 0,
+					     &ch));
+		ASSERT_EQ(0, kup_recv(ch, &d, 0));
+		ASSERT_EQ(0, kup_send(ch, "Uryyb", 6, 0));
+		ASSERT_EQ(6, kup_recv(ch, &d, 0));
+		EXPECT_STREQ("Hello", (const char *)d);
+		kup_chan_close(ch);
+		kup_close(run->rot13);
+		run->rot13 = NULL;
+	}
 
 	/* A fresh channel works, byte for byte, ping-pong and pipelined. */
 	{
