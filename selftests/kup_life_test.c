@@ -90,6 +90,7 @@ FIXTURE(life) {
 	long pins0;
 	struct life_shared *sh;
 	pid_t child;		/* killed by the teardown if still there */
+	uint64_t t0;
 };
 
 FIXTURE_SETUP(life)
@@ -100,10 +101,13 @@ FIXTURE_SETUP(life)
 	self->sh = (struct life_shared *)shared_alloc(sizeof(*self->sh));
 	ASSERT_NE(NULL, self->sh);
 	self->pins0 = pins_held();
+	self->t0 = now_ns();
 }
 
 FIXTURE_TEARDOWN(life)
 {
+	if (self->t0)
+		printf("# %.1f s\n", (now_ns() - self->t0) / 1e9);
 	/* A failed assertion must not leave a child holding channels. */
 	if (self->child > 0)
 		kill_child(self->child, 10000);
