@@ -1913,6 +1913,10 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 {
 	struct sm_scribbler sc[SM_SCRIBBLERS];
 	uint64_t end = now_ns() + SM_ROUND_MS * 1000000ULL;
+	uint64_t t0 = now_ns(), t_start, t_end, t_stop, t_drivers, t_sessions;
+	uint64_t t_pins;
+	char desc[256];
+	int desc_len;
 	char why[256];
 	unsigned int i;
 	long open;
@@ -1935,6 +1939,7 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 		ASSERT_EQ(0, sm_prologue(c, rng_pct(rr, 50)));
 		rng_init(&c->rng, fuzz_seed, 5000 + run->round, i);
 	}
+	t_start = now_ns();
 	for (i = 0; i < run->n; i++)
 		ASSERT_EQ(0, pthread_create(&run->chans[i].thread, NULL,
 					    sm_driver, &run->chans[i]));
@@ -1957,12 +1962,14 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 	}
 
 	/* The garbage stops; then every blocked call must end. */
+	t_end = now_ns();
 	STORE(&run->stop_scribble, 1);
 	for (i = 0; i < SM_SCRIBBLERS; i++)
 		pthread_join(sc[i].thread, NULL);
 	for (i = 0; i < run->n; i++)
 		ASSERT_EQ(0, kup_chan_shutdown(&run->chans[i].ch));
 	STORE(&run->stop_drive, 1);
+	t_stop = now_ns();
 	for (i = 0; i < run->n; i++) {
 		struct sm_chan *c = &run->chans[i];
 
@@ -1975,13 +1982,25 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 		}
 		pthread_join(c->thread, NULL);
 	}
+	t_drivers = now_ns();
 	/* Every session ends; the kernel lets go of every page. */
 	for (i = 0; i < 30000 && (open = echo_sessions_open()); i++) {
 		sm_resume_parked(run);
 		usleep(1000);
 	}
 	EXPECT_EQ(0, open) TH_LOG("kup_echo sessions still open");
+	t_sessions = now_ns();
 	EXPECT_EQ(pins0, pins_wait(pins0, 10000)) TH_LOG("round %u", run->round);
+	t_pins = now_ns();
+	/* What the round was, for a replay, and where its time went. */
+	desc_len = snprintf(desc, sizeof(desc), "%u channels (", run->n);
+	for (i = 0; i < run->n; i++)
+		desc_len += snprintf(desc + desc_len, sizeof(desc) - desc_len,
+				     "%s%s %u x %u", i ? ", " : "",
+				     run->chans[i].rot13 ? "rot13" : "echo",
+				     run->chans[i].hdr.nslots,
+				     run->chans[i].hdr.buf_size);
+	snprintf(desc + desc_len, sizeof(desc) - desc_len, ")");
 	for (i = 0; i < run->n; i++) {
 		struct sm_chan *c = &run->chans[i];
 
@@ -2031,6 +2050,11 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 		kup_chan_close(ch);
 		kup_close(dev);
 	}
+	printf("# round %u: %s, pace %u; set-up %.2f s, round %.2f s, stop %.2f s, then drivers %.2f s, sessions %.2f s, pins %.2f s; checks %.2f s\n",
+	       run->round, desc, run->pace, (t_start - t0) / 1e9,
+	       (t_end - t_start) / 1e9, (t_stop - t_end) / 1e9,
+	       (t_drivers - t_stop) / 1e9, (t_sessions - t_drivers) / 1e9,
+	       (t_pins - t_sessions) / 1e9, (now_ns() - t_pins) / 1e9);
 	run->round++;
 }
 
