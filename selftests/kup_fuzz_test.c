@@ -1915,6 +1915,7 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 	uint64_t end = now_ns() + SM_ROUND_MS * 1000000ULL;
 	uint64_t t0 = now_ns(), t_start, t_end, t_stop, t_drivers, t_sessions;
 	uint64_t t_pins;
+	struct rng rt;
 	char desc[256];
 	int desc_len;
 	char why[256];
@@ -1949,15 +1950,20 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 		ASSERT_EQ(0, pthread_create(&sc[i].thread, NULL, sm_scribble,
 					    &sc[i]));
 	}
+	/*
+	 * Draws made once per tick come from a stream of their own: the
+	 * rounds' configurations depend on the seed only, not on timing.
+	 */
+	rng_init(&rt, fuzz_seed, 7000 + run->round, 0);
 	while (now_ns() < end) {
 		sm_resume_parked(run);
 		/*
 		 * Now and then a channel stops under way: the detach races
 		 * the kernel's calls and the driver's (which then fail).
 		 */
-		if (rng_below(rr, 1000) == 0)
+		if (rng_below(&rt, 1000) == 0)
 			ASSERT_EQ(0, kup_chan_shutdown(
-				&run->chans[rng_below(rr, run->n)].ch));
+				&run->chans[rng_below(&rt, run->n)].ch));
 		usleep(1000);
 	}
 
