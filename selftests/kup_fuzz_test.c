@@ -1616,12 +1616,17 @@ static void sm_free(struct sm_chan *c)
 	c->memfd = -1;
 }
 
-/* Read what a receive returned: it must lie in mapped memory. */
-static void sm_touch(struct sm_run *run, const void *d, ssize_t len)
+/*
+ * A receive, and a read of what it returned: the message must lie in
+ * mapped memory.
+ */
+static void sm_recv(struct sm_run *run, struct kup_channel *ch,
+		    unsigned int flags)
 {
+	const void *d = NULL;
+	ssize_t len = kup_recv(ch, &d, flags), i;
 	const unsigned char *p = (const unsigned char *)d;
 	unsigned int sum = 0;
-	ssize_t i;
 
 	ADD(&run->calls, 1);
 	for (i = 0; d && i < len; i++)
@@ -1666,10 +1671,10 @@ static void sm_drive_op(struct sm_chan *c)
 	switch (op) {
 	case SM_POLL:
 		if (!kup_send(ch, msg, len, KUP_SPIN_ONLY))
-			sm_touch(run, d, kup_recv(ch, &d, KUP_SPIN_ONLY));
+			sm_recv(run, ch, KUP_SPIN_ONLY);
 		break;
 	case SM_NONBLOCK:
-		sm_touch(run, d, kup_recv(ch, &d, KUP_NONBLOCK));
+		sm_recv(run, ch, KUP_NONBLOCK);
 		kup_send(ch, msg, len, KUP_NONBLOCK);
 		kup_pass(ch, KUP_NONBLOCK);
 		ADD(&run->calls, 2);
@@ -1690,7 +1695,7 @@ static void sm_drive_op(struct sm_chan *c)
 			len = len < size ? len : size;
 			memcpy(buf, msg, len);
 			kup_send_commit(ch, rng_pct(r, 5) ? size + 1 : len);
-			sm_touch(run, d, kup_recv(ch, &d, KUP_SPIN_ONLY));
+			sm_recv(run, ch, KUP_SPIN_ONLY);
 		}
 		ADD(&run->calls, 2);
 		break;
@@ -1700,13 +1705,13 @@ static void sm_drive_op(struct sm_chan *c)
 						     9)];
 
 		if (!kup_send(ch, cmd, strlen(cmd), KUP_SPIN_ONLY))
-			sm_touch(run, d, kup_recv(ch, &d, KUP_SPIN_ONLY));
+			sm_recv(run, ch, KUP_SPIN_ONLY);
 		break;
 	}
 	case SM_BLOCK:
 		/* Until the kernel answers, or the test shuts the channel. */
 		if (!kup_send(ch, msg, len, 0))
-			sm_touch(run, d, kup_recv(ch, &d, 0));
+			sm_recv(run, ch, 0);
 		break;
 	case SM_ARM:
 		if (kup_chan_arm(ch) == 0) {
@@ -1733,7 +1738,7 @@ static void sm_drive_op(struct sm_chan *c)
 		ADD(&run->calls, 1);
 		break;
 	default:
-		sm_touch(run, d, kup_recv(ch, &d, 0));
+		sm_recv(run, ch, 0);
 		break;
 	}
 }
