@@ -84,6 +84,8 @@ FIXTURE_SETUP(fuzz)
 	if (access(ECHO_PATH, F_OK))
 		SKIP(return, "no %s (load kup.ko and kup_echo.ko)", ECHO_PATH);
 	usr1_setup();
+	/* Every session of the tests before has ended (kup_stress.h). */
+	ASSERT_EQ(0, echo_idle_wait(10000));
 	self->pins0 = pins_held();
 }
 
@@ -1286,6 +1288,8 @@ static void services_answer(struct __test_metadata *_metadata)
 	const void *d = NULL;
 	unsigned long n;
 
+	/* The fuzzers' sessions have ended (kup_stress.h). */
+	ASSERT_EQ(0, echo_idle_wait(10000));
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	for (n = 0; n < 20; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 1 + n * 97 % 4096, 0));
@@ -1933,6 +1937,8 @@ static void sm_round(struct __test_metadata *_metadata, struct sm_run *run,
 	run->pace = rng_below(rr, 3);
 	run->stop_scribble = 0;
 	run->stop_drive = 0;
+	/* The last round's fresh channels have ended (kup_stress.h). */
+	ASSERT_EQ(0, echo_idle_wait(10000));
 	ASSERT_EQ(0, kup_open(ECHO_NAME, &run->dev));
 	run->rot13 = NULL;
 	if (rng_pct(rr, 30))

@@ -100,6 +100,8 @@ FIXTURE_SETUP(life)
 		SKIP(return, "no %s (load kup.ko and kup_echo.ko)", ECHO_PATH);
 	self->sh = (struct life_shared *)shared_alloc(sizeof(*self->sh));
 	ASSERT_NE(NULL, self->sh);
+	/* Every session of the tests before has ended (kup_stress.h). */
+	ASSERT_EQ(0, echo_idle_wait(10000));
 	self->pins0 = pins_held();
 	self->t0 = now_ns();
 }
@@ -518,6 +520,8 @@ TEST_F_TIMEOUT(life, killed_at_random_points, 300)
 
 	rng_init(&r, seed, 2, 0);
 	for (k = 0; k < 20 && !sh->err; k++) {
+		/* The killed child's sessions ended (kup_stress.h). */
+		ASSERT_EQ(0, echo_idle_wait(10000));
 		memset(sh, 0, sizeof(*sh));
 		fflush(stdout);
 		pid = fork();

@@ -324,7 +324,14 @@ static inline long echo_sessions_open(void)
 	       echo_stat("shutdowns");
 }
 
-/* Wait (at most ms) until every kup_echo session has ended. */
+/*
+ * Wait (at most ms) until every kup_echo session has ended. A test that
+ * attaches right after a session failed waits for this first: while
+ * kup_echo's worker is between the failed call (which ended the session)
+ * and its kup_end_session(), a new attachment of that channel can be
+ * bound and then ended unseen, and never served (see kup_soak's
+ * competing_attaches_are_served).
+ */
 static inline long echo_idle_wait(int ms)
 {
 	long open = echo_sessions_open();
