@@ -11,6 +11,11 @@
 #   make judge-check     prove the guest judge with planted faults
 #   make demo            boot a guest and run the channel demo
 #   make bench           boot a guest and compare kup with the alternatives
+#   make fuzz            boot a guest and run the fuzzers for longer
+#                        (FUZZ_SECONDS each, default 300; FUZZ_SEED=N
+#                        replays a run)
+#   make soak            boot a guest and run the lifecycle soak
+#                        (SOAK_SECONDS, default 600)
 #   make profile         one benchmark method under perf in a guest
 #   make kselftest       run the selftests on this machine (modules loaded)
 #   make sparse | style  static checks only
@@ -40,7 +45,8 @@ TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
 # The selftests, in the order the guest runs them: a binary missing from
 # the guest is a failure, not a test silently not run.
 SELFTESTS := kup_region_test kup_chan_test kup_session_test kup_wake_test \
-	kup_kernproxy_test kup_cxx_test kup_kapi_test kup_judge_test
+	kup_kernproxy_test kup_cxx_test kup_kapi_test kup_judge_test \
+	kup_fuzz_test kup_life_test
 # Built always, run only in the debug lane (the stock kernels have no fault
 # injection; a skip there would be a failure).
 DEBUG_SELFTESTS := kup_fault_test
@@ -62,7 +68,7 @@ MODDIR = $(BUILD)/mod-$(KERNEL)
 	judge-check _judge-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
 	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
-	_bench _profile _dkms-check _check-kernel _check
+	_bench _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak
 
 all: module
 modules: module
@@ -130,8 +136,9 @@ _style:
 selftests: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
 
-_selftests: $(addprefix $(BIN)/,$(SELFTESTS) $(DEBUG_SELFTESTS) kup_demo \
-	kup_bench run-selftests.sh)
+# kup_soak runs only in make soak, but is built with the rest.
+_selftests: $(addprefix $(BIN)/,$(SELFTESTS) $(DEBUG_SELFTESTS) kup_soak \
+	kup_demo kup_bench run-selftests.sh)
 	@printf '%s\n' $(SELFTESTS) >$(BIN)/selftests.list
 
 $(BIN)/%: selftests/%.c $(SELFTEST_SRCS)
@@ -167,7 +174,12 @@ headers-check:
 # Boot KERNEL in QEMU with the modules and programs, run MODE, judge.
 # TESTS="kup_chan_test ..." runs some selftest binaries only.
 TESTS ?= $(SELFTESTS)
+# Settings of the adversarial tests, exported in the guest (guest-init.sh):
+# FUZZ_SEED=N replays a fuzz run, FUZZ_SECONDS and SOAK_SECONDS bound the
+# fuzzers and the soak; empty: the tests' defaults.
 GUEST = printf '%s\n' $(TESTS) >$(BIN)/selftests.list && \
+	printf 'KUP_FUZZ_SEED=%s\nKUP_FUZZ_SECONDS=%s\nKUP_SOAK_SECONDS=%s\n' \
+	'$(FUZZ_SEED)' '$(FUZZ_SECONDS)' '$(SOAK_SECONDS)' >$(BIN)/test-env && \
 	bash scripts/qemu-run.sh $(1) $(GUEST_IMAGE) \
 	$(MODDIR)/driver:$(MODDIR)/selftests/kmod $(BIN) \
 	$(BUILD) $(2) $(KERNEL)
@@ -236,6 +248,23 @@ _bench: _modules _selftests
 	$(call GUEST,bench,1800)
 	bash scripts/bench-report.sh $(BUILD)/console-bench-$(KERNEL).log \
 		$(BUILD)/bench-$(KERNEL)
+
+# The fuzzers for longer, and the soak: selftest binaries run in a guest
+# of KERNEL as test-qemu runs them (console-fuzz-KERNEL.log,
+# console-soak-KERNEL.log).
+fuzz: deps
+	$(MAKE) -f $(TOP)/Makefile _fuzz TESTS=kup_fuzz_test \
+		FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300)
+
+_fuzz: _modules _selftests
+	$(call GUEST,fuzz,$(shell expr 2 \* $(FUZZ_SECONDS) + 900))
+
+soak: deps
+	$(MAKE) -f $(TOP)/Makefile _soak TESTS=kup_soak \
+		SOAK_SECONDS=$(or $(SOAK_SECONDS),600)
+
+_soak: _modules _selftests
+	$(call GUEST,soak,$(shell expr $(SOAK_SECONDS) + 900))
 
 # One benchmark method under perf in the guest (cpu-clock sampling of the
 # whole guest): PROFILE=raw, kup-poll, kup-adaptive, uring-sqpoll or

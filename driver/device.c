@@ -253,6 +253,14 @@ void kup_dev_shutdown(struct kup_dev *dev)
 					     ESHUTDOWN);
 		kup_chan_wake_all(ch);
 	}
+	/*
+	 * Only now may poll report the shutdown: a region's state change
+	 * above already woke its file's pollers (from an irq_work, at any
+	 * time), and one woken then must not see EPOLLHUP while its own
+	 * channel, later in the loop, still looks attached. Pairs with
+	 * smp_load_acquire() in kup_poll().
+	 */
+	smp_store_release(&dev->hup, true);
 	mutex_unlock(&dev->lock);
 	wake_up_all(&dev->attach_wq);
 	kup_dev_wake_files(dev);
@@ -747,7 +755,8 @@ static __poll_t kup_poll(struct file *file, poll_table *wait)
 		mask |= kup_chan_poll(&dev->chans[i], kf);
 	if (atomic64_read(&dev->notify_count) != READ_ONCE(kf->notify_seen))
 		mask |= EPOLLPRI;
-	if (READ_ONCE(dev->dead))
+	/* Pairs with smp_store_release() in kup_dev_shutdown(). */
+	if (smp_load_acquire(&dev->hup))
 		mask |= EPOLLHUP;
 	return mask;
 }

@@ -66,6 +66,11 @@ struct kup_dev {
 	u32 min_buf;			/* bytes per buffer, at least */
 	unsigned int spins;		/* kernel spin budget before sleeping */
 	bool dead;			/* shut down: READ_ONCE/WRITE_ONCE */
+	/*
+	 * Shut down, and every region says so (KUP_STATE_SHUTDOWN): poll
+	 * reports EPOLLHUP. smp_store_release()/smp_load_acquire().
+	 */
+	bool hup;
 	bool registered;
 	struct list_head node;		/* on kup_devs while registered */
 	struct mutex lock;		/* attach, detach, shutdown */

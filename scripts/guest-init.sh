@@ -41,8 +41,21 @@ lsmod | sed 's/^/KUP-GUEST: lsmod: /'
 dmesg | grep -E 'kup' | sed 's/^/KUP-GUEST: dmesg: /'
 
 export KUP_ECHO_KO=/kup/kup_echo.ko KUP_ROT13_KO=/kup/kup_rot13.ko
+# Settings of the adversarial tests from the host (make FUZZ_SEED=N ...):
+# known names with a value only, nothing evaluated.
+if [ -f /kup/bin/test-env ]; then
+	while IFS='=' read -r k v; do
+		case "$k" in
+		KUP_FUZZ_SEED | KUP_FUZZ_SECONDS | KUP_SOAK_SECONDS)
+			[ -n "$v" ] || continue
+			export "$k=$v"
+			echo "KUP-GUEST: $k=$v"
+			;;
+		esac
+	done </kup/bin/test-env
+fi
 case "$mode" in
-tests)
+tests | fuzz | soak)
 	# Every prerequisite exists here: a skipped test fails the run.
 	KUP_FAIL_ON_SKIP=1 /kup/bin/run-selftests.sh /kup/bin || fail "selftests"
 	;;
