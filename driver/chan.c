@@ -230,10 +230,25 @@ bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r)
 	return cmpxchg(&ch->held, r, NULL) == r;
 }
 
+/*
+ * The channel cannot go on: the first error sticks. A device shutdown
+ * (kup_region_shutdown()) overrides it, whatever the order: the process
+ * ends up seeing KUP_STATE_SHUTDOWN with ESHUTDOWN.
+ */
 static int kup_break(struct kup_region *r, int err)
 {
-	if (cmpxchg(&r->error, 0, err) == 0)
+	if (cmpxchg(&r->error, 0, err) == 0) {
 		kup_region_set_state(r, KUP_STATE_BROKEN, err);
+		/*
+		 * X2, pairs with X1 in kup_region_shutdown(): if our state
+		 * landed after the shutdown's, we see its error here and
+		 * publish the shutdown again.
+		 */
+		smp_mb();
+		if (READ_ONCE(r->error) == ESHUTDOWN)
+			kup_region_set_state(r, KUP_STATE_SHUTDOWN,
+					     ESHUTDOWN);
+	}
 	return -READ_ONCE(r->error);
 }
 
@@ -915,7 +930,13 @@ static void kup_end_gen(struct kup_chan *ch, u64 gen)
 	rcu_read_lock();
 	kup_unhold(ch, true);
 	r = rcu_dereference(ch->region);
-	if (r && r->gen == gen && !READ_ONCE(r->dead))
+	/*
+	 * After a shutdown (the usual reason a session ends then), the
+	 * process must learn of the shutdown, not of a break: dev->dead is
+	 * set before kup_dev_shutdown() marks any region.
+	 */
+	if (r && r->gen == gen && !READ_ONCE(r->dead) &&
+	    !READ_ONCE(ch->dev->dead))
 		kup_break(r, ECONNRESET);
 	rcu_read_unlock();
 	if (cmpxchg(&ch->bound, gen, 0) == gen)
@@ -931,7 +952,7 @@ static void kup_end_gen(struct kup_chan *ch, u64 gen)
  * @chan: its data calls fail with -ENOTCONN until kup_wait_channel()
  * reports the channel's next attachment. If the process is still
  * attached, its channel breaks with ECONNRESET (it learns that the kernel
- * side stopped). Call it once per session, from the thread that served
+ * side stopped), unless the device was shut down (it then sees that). Call it once per session, from the thread that served
  * it, when that session is over for any reason: a call failed because the
  * process detached or broke the channel, or the client stopped on its
  * own. (The FreeBSD-compatible calls do it themselves when they fail.)

@@ -249,8 +249,7 @@ void kup_dev_shutdown(struct kup_dev *dev)
 		r = rcu_dereference_protected(ch->region,
 					      lockdep_is_held(&dev->lock));
 		if (r)
-			kup_region_set_state(r, KUP_STATE_SHUTDOWN,
-					     ESHUTDOWN);
+			kup_region_shutdown(r);
 		kup_chan_wake_all(ch);
 	}
 	/*

@@ -285,6 +285,20 @@ void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
 }
 
 /*
+ * The device shut down: the region's last state, which no break can
+ * override (kup_break() in chan.c).
+ */
+void kup_region_shutdown(struct kup_region *r)
+{
+	/*
+	 * X1, pairs with X2 in kup_break(): xchg() is fully ordered, so a
+	 * break whose state lands after ours sees ESHUTDOWN in r->error.
+	 */
+	xchg(&r->error, ESHUTDOWN);
+	kup_region_set_state(r, KUP_STATE_SHUTDOWN, ESHUTDOWN);
+}
+
+/*
  * The memory a region may live in: anonymous private memory, shmem (a
  * memfd, shared anonymous memory, a tmpfs file, all on tmpfs) and hugetlb.
  * A long-term pin of any other file's pages would have the kernel write

@@ -28,7 +28,8 @@
  * channel has been attached again meanwhile. The session lasts until the
  * thread serving it calls kup_end_session() (once per session, whatever
  * ended it; a process still attached then sees its channel broken with
- * ECONNRESET); only then does kup_wait_channel() report the channel's
+ * ECONNRESET, or shut down with ESHUTDOWN once the device was shut down);
+ * only then does kup_wait_channel() report the channel's
  * next attachment. So nothing a thread does for one attachment, however
  * late, reaches the next one, even when one thread accepts channels and
  * others serve them. The FreeBSD-compatible calls end the session

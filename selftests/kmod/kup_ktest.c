@@ -1034,6 +1034,11 @@ static int kt_shutdown(struct kt_ctx *c)
 		goto out;
 	kt_expect(c, kup_wait_channel(d, KUP_NONBLOCK), 0);
 	kup_dev_shutdown(d);
+	/*
+	 * A client ends its session once its calls fail, after the
+	 * shutdown: the process must still see SHUTDOWN, not a break.
+	 */
+	kup_end_session(d, 0);
 	kt_expect(c, kup_wait_channel(d, KUP_NONBLOCK), -ESHUTDOWN);
 	kt_expect(c, kup_wait_channel(d, 0), -ESHUTDOWN);
 	kt_expect(c, kup_send(d, 0, "x", 1, 0), -ESHUTDOWN);
