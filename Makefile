@@ -14,6 +14,8 @@
 #   make fuzz            boot a guest and run the fuzzers for longer
 #                        (FUZZ_SECONDS each, default 300; FUZZ_SEED=N
 #                        replays a run)
+#   make kcsan           the selftests on the KCSAN kernel (a race in kup
+#                        fails; the core kernel's are listed)
 #   make soak            boot a guest and run the lifecycle soak
 #                        (SOAK_SECONDS, default 600)
 #   make profile         one benchmark method under perf in a guest
@@ -23,12 +25,19 @@
 #
 # KERNEL=6.1 (default), 6.12 or 6.12-rt picks the guest kernel of demo,
 # bench, profile, sparse and test-qemu; Debian 12's packages, looked up at
-# run time. Downloaded kernels are cached in KUP_CACHE (/var/cache/kup).
+# run time. KERNEL=debug or kcsan: the debug kernels built from
+# linux-source-6.12 (docs/debug-kernel.md). Downloaded and built kernels
+# are cached in KUP_CACHE (/var/cache/kup).
 
 KUP_VERSION := 0.1.0
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
 KERNELS := 6.1 6.12 6.12-rt
+# The debug lane of make check: a kernel built from linux-source-6.12 with
+# KASAN, lockdep, kmemleak, UBSAN and fault injection (kernel/debug.config,
+# scripts/debug-kernel.sh). DEBUG_KERNELS= skips it; kcsan adds the KCSAN
+# kernel (make kcsan runs it alone).
+DEBUG_KERNELS ?= debug
 KERNEL ?= 6.1
 export KUP_CACHE ?= /var/cache/kup
 
@@ -68,7 +77,8 @@ MODDIR = $(BUILD)/mod-$(KERNEL)
 	judge-check _judge-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
 	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
-	_bench _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak
+	_bench _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak \
+	kcsan
 
 all: module
 modules: module
@@ -172,8 +182,13 @@ headers-check:
 	$(CXX) -std=c++17 -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only $(BUILD)/hdr.cc
 
 # Boot KERNEL in QEMU with the modules and programs, run MODE, judge.
-# TESTS="kup_chan_test ..." runs some selftest binaries only.
+# TESTS="kup_chan_test ..." runs some selftest binaries only. The debug
+# kernels also run the fault-injection tests.
+ifneq ($(filter debug kcsan,$(KERNEL)),)
+TESTS ?= $(SELFTESTS) $(DEBUG_SELFTESTS)
+else
 TESTS ?= $(SELFTESTS)
+endif
 # Settings of the adversarial tests, exported in the guest (guest-init.sh):
 # FUZZ_SEED=N replays a fuzz run, FUZZ_SECONDS and SOAK_SECONDS bound the
 # fuzzers and the soak; empty: the tests' defaults.
@@ -193,7 +208,8 @@ _test-qemu: _modules _selftests
 # make check: the static checks once, then every kernel; one summary line
 # per kernel and the total; then the README's main command from a fresh
 # copy of the tree, as a new user runs it.
-check: deps
+check:
+	bash scripts/deps.sh $(KERNELS) $(DEBUG_KERNELS)
 	$(MAKE) -f $(TOP)/Makefile _check
 
 # lib/kup.h on the host, against a fake kernel peer, under ASan+UBSan,
@@ -205,10 +221,16 @@ _check: headers-check _style lib-check _selftests
 	@rc=0; for k in $(KERNELS); do \
 		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _check-kernel || rc=1; \
 	done; \
-	bash scripts/summary.sh $(BUILD) $(KERNELS) || rc=1; \
+	for k in $(DEBUG_KERNELS); do \
+		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _test-qemu || rc=1; \
+	done; \
+	bash scripts/summary.sh $(BUILD) $(KERNELS) $(DEBUG_KERNELS) || rc=1; \
 	$(MAKE) -f $(TOP)/Makefile KERNEL=6.1 _judge-check || rc=1; \
 	$(MAKE) -f $(TOP)/Makefile demo-fresh || rc=1; \
 	exit $$rc
+
+kcsan:
+	$(MAKE) -f $(TOP)/Makefile test-qemu KERNEL=kcsan
 
 _check-kernel: _sparse _dkms-check _modules
 	$(call GUEST,tests,1800)

@@ -11,10 +11,12 @@
 #   - from linux-source-6.1, extracted at build time and never committed:
 #     kselftest_harness.h, kselftest.h and checkpatch.pl.
 #
-# usage: deps.sh KERNEL...   (KERNEL: 6.1, 6.12 or 6.12-rt)
+# usage: deps.sh KERNEL...   (KERNEL: 6.1, 6.12, 6.12-rt, debug or kcsan)
 # writes build/env.mk (common) and build/env-KERNEL.mk (GUEST_KVER,
 # GUEST_KDIR, GUEST_IMAGE). Kernel versions are looked up at run time:
 # the newest 6.1 that linux-headers-amd64 depends on, the newest 6.12.
+# debug and kcsan are kernels built from linux-source-6.12 with the
+# kernel's checkers on (scripts/debug-kernel.sh, cached in KUP_CACHE).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,7 +65,14 @@ lookup_kver() {
 		awk '{ print $1 }' | sed 's/^linux-headers-//' | sort -V | tail -n1
 }
 
-kernels=${*:-6.1}
+kernels=""
+built=""
+for k in ${*:-6.1}; do
+	case "$k" in
+	debug | kcsan) built="$built $k" ;;
+	*) kernels="$kernels $k" ;;
+	esac
+done
 missing=""
 for p in $pkgs; do
 	installed "$p" || missing="$missing $p"
@@ -150,6 +159,23 @@ GUEST_IMAGE := $vmlinux
 EOT
 	mv "$build/env-$k.mk.tmp" "$build/env-$k.mk"
 	echo "deps: guest kernel $k: $v"
+done
+
+# The debug kernels: built once per fragment and source version, then
+# reused from the cache (scripts/debug-kernel.sh prints where).
+for k in $built; do
+	out=$(bash "$top/scripts/debug-kernel.sh" "$k")
+	kdir=$(sed -n 's/^KUP_DEBUG_KDIR=//p' <<<"$out")
+	image=$(sed -n 's/^KUP_DEBUG_BZIMAGE=//p' <<<"$out")
+	[ -d "$kdir" ] && [ -s "$image" ] ||
+		{ echo "deps: no $k kernel from debug-kernel.sh" >&2; exit 1; }
+	cat >"$build/env-$k.mk.tmp" <<EOT
+GUEST_KVER := $(cat "$kdir/include/config/kernel.release")
+GUEST_KDIR := $kdir
+GUEST_IMAGE := $image
+EOT
+	mv "$build/env-$k.mk.tmp" "$build/env-$k.mk"
+	echo "deps: guest kernel $k: $(cat "$kdir/include/config/kernel.release") ($image)"
 done
 
 # GPL kernel files, extracted into the ignored build folder.

@@ -26,7 +26,38 @@ vmstat() {
 }
 
 mode=$(cat /kup/mode)
+kernel=$(cat /kup/kernel 2>/dev/null)
 echo "KUP-GUEST: booted $(uname -r), $(nproc) CPUs, mode $mode"
+
+# kmemleak (the debug kernels): scan twice (an object is reported only
+# once it has stayed unreferenced through a whole scan), then fail on any
+# report, printing it. kmemleak prints its own count on the console too.
+kmemleak=/sys/kernel/debug/kmemleak
+kmemleak_check() {
+	echo scan >$kmemleak
+	sleep 6		# kmemleak reports objects older than 5 s only
+	echo scan >$kmemleak
+	if grep -q 'unreferenced object' $kmemleak; then
+		sed "s/^/KUP-GUEST: kmemleak ($1): /" $kmemleak
+		fail "kmemleak reports $1"
+	else
+		echo "KUP-GUEST: kmemleak ($1): nothing"
+	fi
+}
+case "$kernel" in
+debug | kcsan)
+	# Their checkers must be there: a lane without them proves nothing.
+	for f in $kmemleak /sys/kernel/debug/failslab \
+		/sys/kernel/debug/fail_page_alloc /proc/self/fail-nth; do
+		[ -e "$f" ] || fail "the $kernel kernel has no $f"
+	done
+	;;
+esac
+if [ -e $kmemleak ]; then
+	# What boot left is not ours: scanned and forgotten.
+	echo scan >$kmemleak
+	echo clear >$kmemleak
+fi
 # Huge pages for the MAP_HUGETLB tests.
 echo 8 >/proc/sys/vm/nr_hugepages
 insmod /kup/kup.ko || fail "insmod kup"
@@ -106,9 +137,19 @@ profile)
 	;;
 esac
 
+# With the modules loaded, the frames of a report resolve to their code.
+if [ -e $kmemleak ]; then
+	kmemleak_check "after the tests"
+	# To resolve the frames of a report made after the unload.
+	for m in kup_ktest kup_bench kup_rot13 kup_echo kup; do
+		echo "KUP-GUEST: $m .text $(cat /sys/module/$m/sections/.text)"
+	done
+fi
 for m in kup_ktest kup_bench kup_rot13 kup_echo kup; do
 	rmmod $m || fail "rmmod $m"
 done
+# What the modules left behind them at unload.
+[ -e $kmemleak ] && kmemleak_check "after rmmod"
 
 # Every page kup pinned must have been unpinned (freeing is deferred to
 # an RCU grace period and a workqueue: allow it a bounded moment). The
