@@ -1145,13 +1145,19 @@ __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
 {
 	struct kup_region *r;
 	__poll_t mask = 0;
+	u32 err;
 
 	rcu_read_lock();
 	r = rcu_dereference(ch->region);
 	if (r && r->owner == kf) {
 		if (kup_user_turn(r))
 			mask |= EPOLLIN | EPOLLRDNORM;
-		if (READ_ONCE(r->error))
+		/*
+		 * A shutdown is not an error of this channel: kup_poll()
+		 * reports it as EPOLLHUP once every region says so.
+		 */
+		err = READ_ONCE(r->error);
+		if (err && err != ESHUTDOWN)
 			mask |= EPOLLERR;
 	}
 	rcu_read_unlock();

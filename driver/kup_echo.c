@@ -19,7 +19,7 @@
  *                      turn word every 20 ms: the process can then test
  *                      -EAGAIN, blocking, signals, shutdown, garbage;
  *   "KUPECHO:PARK"     hold the message until a test writes to
- *                      /sys/kernel/debug/kup_echo/resume (at most 10 s;
+ *                      /sys/kernel/debug/kup_echo/resume (at most 60 s;
  *                      counted in "parked" first); then try a non-blocking
  *                      kup_recv() on the channel ("park_recv": its result,
  *                      or 1 if it took a message), check that the held
@@ -230,7 +230,11 @@ static int echo_hold(struct echo_worker *w)
 	return -EINTR;
 }
 
-/* Wait (at most 10 s) until a test writes to the "resume" file. */
+/*
+ * Wait until a test writes to the "resume" file: at most 60 s, which a
+ * test's own bounded waits stay well within even on a debug kernel under
+ * emulation.
+ */
 static int echo_park(void)
 {
 	int seen = atomic_read(&echo_resumes);
@@ -240,7 +244,7 @@ static int echo_park(void)
 	atomic64_inc(&echo_parked);
 	if (!wait_event_timeout(echo_resume_wq,
 				atomic_read(&echo_resumes) != seen ||
-				kthread_should_stop(), 10 * HZ))
+				kthread_should_stop(), 60 * HZ))
 		return -ETIMEDOUT;
 	return kthread_should_stop() ? -EINTR : 0;
 }

@@ -33,7 +33,7 @@ struct rot13_worker {
 
 /*
  * For the selftests only: with test_stall set, a worker stops (counted in
- * test_stalled) until test_resume changes, at most 10 s: after taking a
+ * test_stalled) until test_resume changes, at most 60 s: after taking a
  * message and releasing it (bit 0), and before releasing it (bit 1).
  * test_accepted counts the attachments kupdev_wait_channel() reported.
  */
@@ -70,7 +70,7 @@ static void rot13_stall(void)
 	unsigned int seen = READ_ONCE(test_resume), i;
 
 	WRITE_ONCE(test_stalled, test_stalled + 1);
-	for (i = 0; i < 500 && READ_ONCE(test_resume) == seen &&
+	for (i = 0; i < 3000 && READ_ONCE(test_resume) == seen &&
 	     !kthread_should_stop(); i++)
 		msleep(20);
 }
