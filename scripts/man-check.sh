@@ -4,7 +4,8 @@
 # Check the man pages in man/:
 #  1. every page is clean under `mandoc -Tlint -W$MAN_LINT_LEVEL` (default
 #     style, the strictest level: any message, even a style hint, fails),
-#     and its .TH names the file (kup_open.3: ".TH KUP_OPEN 3");
+#     and under `groff -ww` when groff is there, and its .TH names the
+#     file (kup_open.3: ".TH KUP_OPEN 3");
 #  2. every link is one line ".so manN/page.N" whose page exists, is not a
 #     link itself, has the link's section, and names the link's function
 #     in its NAME section (links are not linted: mandoc calls every .so
@@ -103,6 +104,10 @@ for f in "${files[@]}"; do
 	if [ $rc != 0 ] || [ -n "$out" ]; then
 		problem "$base: mandoc -Tlint -W$level (exit $rc):"
 		[ -n "$out" ] && echo "$out" >&2
+	fi
+	if command -v groff >/dev/null; then
+		out=$(groff -ww -man -Tutf8 -z "$f" 2>&1)
+		[ -z "$out" ] || problem "$base: groff -ww: $out"
 	fi
 	th=$(sed -n 's/^\.TH \([^ ]*\) \([^ ]*\) .*/\1 \2/p' "$f" | head -n 1)
 	want="$(echo "${base%.*}" | tr '[:lower:]' '[:upper:]') $sec"
