@@ -106,7 +106,7 @@ for f in "${files[@]}"; do
 		[ -n "$out" ] && echo "$out" >&2
 	fi
 	if command -v groff >/dev/null; then
-		out=$(groff -ww -man -Tutf8 -z "$f" 2>&1)
+		out=$(groff -t -ww -man -Tutf8 -z "$f" 2>&1)
 		[ -z "$out" ] || problem "$base: groff -ww: $out"
 	fi
 	th=$(sed -n 's/^\.TH \([^ ]*\) \([^ ]*\) .*/\1 \2/p' "$f" | head -n 1)
