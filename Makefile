@@ -21,6 +21,7 @@
 #   make profile         one benchmark method under perf in a guest
 #   make kselftest       run the selftests on this machine (modules loaded)
 #   make sparse | style  static checks only
+#   make man-check       lint the man pages (man/)
 #   make dkms-install    install the source with dkms for the running kernel
 #
 # KERNEL=6.1 (default), 6.12 or 6.12-rt picks the guest kernel of demo,
@@ -74,6 +75,7 @@ KUP_TEST_MODS := KUP_TESTS=m
 MODDIR = $(BUILD)/mod-$(KERNEL)
 
 .PHONY: all module modules clean deps sparse style selftests headers-check lib-check \
+	man-check \
 	judge-check _judge-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
 	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
@@ -179,7 +181,15 @@ headers-check:
 		>$(BUILD)/hdr.c
 	$(CC) -std=c11 -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only $(BUILD)/hdr.c
 	cp $(BUILD)/hdr.c $(BUILD)/hdr.cc
-	$(CXX) -std=c++17 -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only $(BUILD)/hdr.cc
+	for std in c++11 c++17 c++20; do \
+		$(CXX) -std=$$std -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only \
+			$(BUILD)/hdr.cc || exit 1; \
+	done
+
+# The man pages: mandoc -Tlint clean, every library and kernel API function
+# documented, every link resolved (installs mandoc when missing).
+man-check:
+	bash scripts/man-check.sh
 
 # Boot KERNEL in QEMU with the modules and programs, run MODE, judge.
 # TESTS="kup_chan_test ..." runs some selftest binaries only. The debug
@@ -217,7 +227,7 @@ check:
 lib-check:
 	$(MAKE) -C tests/lib check
 
-_check: headers-check _style lib-check _selftests
+_check: headers-check man-check _style lib-check _selftests
 	@rc=0; for k in $(KERNELS); do \
 		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _check-kernel || rc=1; \
 	done; \

@@ -44,8 +44,10 @@ int kupdev_wait_channel(struct kupdev_softc *sc)
 EXPORT_SYMBOL_GPL(kupdev_wait_channel);
 
 /*
- * Shuts the device down (waking every waiter with an error) and frees it.
- * As with kup_dev_destroy(), no thread may call into @sc afterwards.
+ * Shuts the device down and frees it. As with kup_dev_destroy(), no
+ * thread may be inside a call on @sc or call it afterwards: stop the
+ * client's kernel threads first, with kthread_stop(), as kup_rot13 does
+ * (a kup wait returns when its kthread is told to stop), then unload.
  */
 int kupdev_unload(struct kupdev_softc *sc)
 {

@@ -244,7 +244,7 @@ struct kup_chan_req {
  * Sleep until user space holds the turn of the slot ustate.uwait names
  * (0 or an out-of-range value: slot 0), then return 0; or fail: EINTR (a
  * signal), ESHUTDOWN, ENOTCONN (detached), or the errno that broke the
- * channel (EPROTO, EBADMSG).
+ * channel (EPROTO, EBADMSG, ECONNRESET).
  */
 #define KUP_IOC_WAIT	_IOW(KUP_IOC_MAGIC, 0x04, struct kup_chan_req)
 /*
