@@ -950,12 +950,13 @@ static void kup_end_gen(struct kup_chan *ch, u64 gen)
  *
  * Ends every hold and the session that kup_wait_channel() started on
  * @chan: its data calls fail with -ENOTCONN until kup_wait_channel()
- * reports the channel's next attachment. If the process is still
- * attached, its channel breaks with ECONNRESET (it learns that the kernel
- * side stopped), unless the device was shut down (it then sees that). Call it once per session, from the thread that served
- * it, when that session is over for any reason: a call failed because the
- * process detached or broke the channel, or the client stopped on its
- * own. (The FreeBSD-compatible calls do it themselves when they fail.)
+ * reports the channel's next attachment. If the process is still attached,
+ * its channel breaks with ECONNRESET (it learns that the kernel side
+ * stopped), unless the device was shut down (it then sees that). Call it
+ * once per session, from the thread that served it, when that session is
+ * over for any reason: a call failed because the process detached or broke
+ * the channel, or the client stopped on its own. (The FreeBSD-compatible
+ * calls do it themselves when they fail.)
  * Context: any.
  */
 void kup_end_session(struct kup_dev *dev, unsigned int chan)

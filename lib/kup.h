@@ -528,11 +528,12 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
  * Stop the channel, from any thread: detach it in the kernel and free
  * nothing. Every call on it returns -ENOTCONN (-ESHUTDOWN if the device
  * was shut down first): one asleep in the kernel is woken by the detach,
- * one polling sees KUP_STATE_DETACHED, and so do later ones; a message
- * the kernel passed before the detach is still received first. Once the threads that used it have returned, the owning
- * thread frees it with kup_chan_close(). Returns 0, also when the channel
- * was shut down already, or -errno (-EPERM in a fork child, which cannot
- * detach its parent's channels).
+ * one polling sees KUP_STATE_DETACHED, and so do later ones; a message the
+ * kernel passed before the detach is still received first. Once the
+ * threads that used it have returned, the owning thread frees it with
+ * kup_chan_close(). Returns 0, also when the channel was shut down
+ * already, or -errno (-EPERM in a fork child, which cannot detach its
+ * parent's channels).
  */
 KUPLIB_INLINE int kup_chan_shutdown(struct kup_channel *ch)
 {
