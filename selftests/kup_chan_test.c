@@ -527,7 +527,7 @@ static void *strict_worker(void *arg)
 	return NULL;
 }
 
-TEST(no_syscalls_after_setup)
+TEST_F_TIMEOUT(slow, no_syscalls_after_setup, 300)
 {
 	struct kup_device *dev = NULL;
 	struct strict_arg a = { 0 };
@@ -763,7 +763,7 @@ static int pipe_stream(struct kup_channel *ch, unsigned long n,
 }
 
 /* Pipelined: several messages in flight, replies in order. */
-TEST(pipelined_in_order)
+TEST_F_TIMEOUT(slow, pipelined_in_order, 300)
 {
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
