@@ -46,6 +46,8 @@ kmemleak_check() {
 }
 case "$kernel" in
 debug | kcsan)
+	# Every access checked: the volume tests move a tenth (kup_test.h).
+	export KUP_TEST_DIVISOR=10
 	# Their checkers must be there: a lane without them proves nothing.
 	for f in $kmemleak /sys/kernel/debug/failslab \
 		/sys/kernel/debug/fail_page_alloc /proc/self/fail-nth; do

@@ -239,7 +239,7 @@ TEST_F_TIMEOUT(slow, all_channels_in_parallel, 900)
 
 		ASSERT_EQ(0, kup_chan_attach(dev, i, 4096, 0, &w[i].ch));
 		ASSERT_LT(0, kup_recv(w[i].ch, &d, 0));
-		w[i].count = 100000;
+		w[i].count = test_count(100000);
 	}
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, parallel_worker,
@@ -252,7 +252,8 @@ TEST_F_TIMEOUT(slow, all_channels_in_parallel, 900)
 		kup_chan_close(w[i].ch);
 	}
 	/* The kernel side counted every message exactly once. */
-	EXPECT_EQ(msgs0 + (long)n * 100000, echo_stat("messages"));
+	EXPECT_EQ(msgs0 + (long)(n * test_count(100000)),
+		  echo_stat("messages"));
 	kup_close(dev);
 	free(w);
 	free(t);
@@ -797,7 +798,7 @@ TEST_F_TIMEOUT(slow, pipelined_in_order, 300)
 	EXPECT_EQ(0, kup_chan_inflight(ch));
 	EXPECT_EQ(-EDEADLK, kup_recv(ch, &d, 0));
 	/* A long stream at full depth. */
-	EXPECT_EQ(0, pipe_stream(ch, 100000, n, 0));
+	EXPECT_EQ(0, pipe_stream(ch, test_count(100000), n, 0));
 	kup_chan_close(ch);
 	kup_close(dev);
 }

@@ -475,13 +475,13 @@ static void stress(struct __test_metadata *_metadata, const char *kspins,
 {
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
-	unsigned long n;
+	unsigned long n, count = test_count(100000);
 
 	ASSERT_EQ(0, param_write("kup_echo", "spins", kspins));
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	kup_chan_set_spin(ch, uspins);
 	kup_chan_set_poll_limit(ch, 1ULL << 36);
-	for (n = 0; n < 100000; n++)
+	for (n = 0; n < count; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 8, flags)) TH_LOG("message %lu", n);
 	TH_LOG("kernel woke the user %llu times, the user woke the kernel %llu times",
 	       (unsigned long long)ch->ks->kwakeups,
