@@ -142,21 +142,6 @@ static int echo_serves(void)
 	return ret;
 }
 
-/* Raw attach of len bytes at mem: the channel, or -errno. */
-static int raw_attach(int fd, void *mem, size_t len, __u32 nslots,
-		      __u32 buf_size)
-{
-	struct kup_attach a;
-
-	memset(&a, 0, sizeof(a));
-	a.addr = (uintptr_t)mem;
-	a.len = len;
-	a.chan = KUP_CHAN_ANY;
-	a.nslots = nslots;
-	a.buf_size = buf_size;
-	return ioctl(fd, KUP_IOC_ATTACH, &a) ? -errno : (int)a.chan;
-}
-
 static int chan_ioctl(int fd, unsigned long cmd, __u32 chan)
 {
 	struct kup_chan_req r;

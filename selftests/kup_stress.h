@@ -177,6 +177,21 @@ static inline int kill_child(pid_t pid, int ms)
 	return wait_child(pid, ms);
 }
 
+/* Raw attach of len bytes at mem: the channel, or -errno. */
+static inline int raw_attach(int fd, void *mem, size_t len, __u32 nslots,
+			     __u32 buf_size)
+{
+	struct kup_attach a;
+
+	memset(&a, 0, sizeof(a));
+	a.addr = (uintptr_t)mem;
+	a.len = len;
+	a.chan = KUP_CHAN_ANY;
+	a.nslots = nslots;
+	a.buf_size = buf_size;
+	return ioctl(fd, KUP_IOC_ATTACH, &a) ? -errno : (int)a.chan;
+}
+
 /*
  * The memlock budget of user nobody in the lifecycle tests: a region of
  * exactly BUDGET_PAGES pages fits only if nothing of the user is charged
@@ -222,8 +237,8 @@ static inline int nobody_full_budget(void)
 		return 100;
 	if (pid == 0) {
 		size_t len = (size_t)BUDGET_PAGES * page;
-		struct kup_attach a;
 		void *mem;
+		int chan;
 		int fd = open("/dev/" ROT13_NAME, O_RDWR | O_CLOEXEC);
 
 		mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -232,14 +247,9 @@ static inline int nobody_full_budget(void)
 			_exit(101);
 		if (kup_region_size(BUDGET_SLOTS, page, page) != len)
 			_exit(102);
-		memset(&a, 0, sizeof(a));
-		a.addr = (uintptr_t)mem;
-		a.len = len;
-		a.chan = KUP_CHAN_ANY;
-		a.nslots = BUDGET_SLOTS;
-		a.buf_size = page;
-		if (ioctl(fd, KUP_IOC_ATTACH, &a))
-			_exit(errno);
+		chan = raw_attach(fd, mem, len, BUDGET_SLOTS, page);
+		if (chan < 0)
+			_exit(-chan);
 		/* The header says the whole budget is in use. */
 		if (region_pages(mem) != (long)BUDGET_PAGES)
 			_exit(103);
