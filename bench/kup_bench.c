@@ -43,7 +43,7 @@
 #include <time.h>
 #include <x86intrin.h>
 
-#include "../driver/kup_bench.h"
+#include "kmod/kup_bench.h"
 
 #define BIG_SPINS	"4000000000"
 #define MAX_RESULTS	128
@@ -265,9 +265,9 @@ static void bench_raw(struct kup_device *dev)
 	for (i = 0; i < warm + rounds; i++) {
 		uint64_t t0 = __rdtsc(), spins = 0;
 
-		/* R1, pairs with R2 in driver/kup_bench.c (kb_raw()). */
+		/* R1, pairs with R2 in bench/kmod/kup_bench.c (kb_raw()). */
 		__atomic_store_n(word, 2 * i + 1, __ATOMIC_RELEASE);
-		/* R4, pairs with R3 in driver/kup_bench.c (kb_raw()). */
+		/* R4, pairs with R3 in bench/kmod/kup_bench.c (kb_raw()). */
 		while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2 * i + 2) {
 			if (++spins > SPIN_BOUND)
 				die("raw bounce", ETIMEDOUT);
