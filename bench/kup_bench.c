@@ -681,10 +681,10 @@ static void proto_rt(struct kup_slot *slot, uint32_t *turn, const char *msg)
 	__atomic_store_n(&slot->len, 8, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->seq, *turn + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->flags, KUP_SLOT_INLINE, __ATOMIC_RELAXED);
-	/* P1, pairs with P2 in driver/chan.c or kb_proto(). */
+	/* P1, pairs with P2 in driver/turn.h or kb_proto(). */
 	__atomic_store_n(&slot->turn, *turn + 1, __ATOMIC_RELEASE);
 	*turn += 2;
-	/* P4, pairs with P3 in driver/chan.c or kb_proto(). */
+	/* P4, pairs with P3 in driver/turn.h or kb_proto(). */
 	while (__atomic_load_n(&slot->turn, __ATOMIC_ACQUIRE) != *turn) {
 		if (++spins > SPIN_BOUND)
 			die("proto", ETIMEDOUT);

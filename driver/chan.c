@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The kernel half of the turn protocol (see include/uapi/linux/kup.h) and
- * the channel calls of the kernel API.
+ * The channel calls of the kernel API (include/linux/kup.h): sessions,
+ * the region's lifetime inside a call, holds, waits for the turn, and the
+ * calls themselves, built on the protocol steps of turn.h.
  *
  * Everything read from the region is read once, checked against the
  * kernel's own state (struct kup_region: kslots, buf_size) and only then
@@ -12,22 +13,18 @@
 #include <linux/kthread.h>
 #include <linux/kup.h>
 #include <linux/module.h>
-#include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/string.h>
 #include <linux/wait_bit.h>
 
+#include "chan.h"
 #include "device.h"
 #include "region.h"
+#include "turn.h"
 
 /* Spins between two cond_resched() calls in a blocking kernel wait. */
 #define KUP_RESCHED_SPINS	256
-/*
- * Internal flag of the data calls: the caller asked for KUP_NONBLOCK, so
- * it may be in any context; its wake-ups of the process are deferred.
- */
-#define KUP_DEFER		BIT(31)
 
 /* A kthread told to stop must not sleep again in a kup wait. */
 bool kup_should_stop(void)
@@ -100,6 +97,18 @@ static __always_inline struct kup_region *kup_call_region(struct kup_chan *ch)
 	if (likely(r && r->gen == READ_ONCE(ch->bound)))
 		return r;
 	return NULL;
+}
+
+/*
+ * Whose turn is it, as kup_kturn(), and first whether the device still
+ * runs: 1 the kernel's, 0 the process's, < 0 the call fails.
+ */
+static __always_inline int kup_call_turn(struct kup_dev *dev,
+					 struct kup_region *r)
+{
+	if (READ_ONCE(dev->dead))
+		return -ESHUTDOWN;
+	return kup_kturn(r);
 }
 
 /* Leave a data call's read-side section with its result. */
@@ -231,73 +240,6 @@ bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r)
 }
 
 /*
- * The channel cannot go on: the first error sticks. A device shutdown
- * (kup_region_shutdown()) overrides it, whatever the order: the process
- * ends up seeing KUP_STATE_SHUTDOWN with ESHUTDOWN.
- */
-static int kup_break(struct kup_region *r, int err)
-{
-	if (cmpxchg(&r->error, 0, err) == 0) {
-		kup_region_set_state(r, KUP_STATE_BROKEN, err);
-		/*
-		 * X2, pairs with X1 in kup_region_shutdown(): if our state
-		 * landed after the shutdown's, we see its error here and
-		 * publish the shutdown again.
-		 */
-		smp_mb();
-		if (READ_ONCE(r->error) == ESHUTDOWN)
-			kup_region_set_state(r, KUP_STATE_SHUTDOWN,
-					     ESHUTDOWN);
-	}
-	return -READ_ONCE(r->error);
-}
-
-/*
- * Whose turn is it? 1: the kernel's; 0: the process's; < 0: the channel
- * cannot be used. The turn word must be the kernel's expected value or the
- * one before it; anything else is garbage written by the process.
- */
-static __always_inline int kup_kturn(struct kup_dev *dev,
-				     struct kup_region *r)
-{
-	u32 t;
-
-	if (READ_ONCE(dev->dead))
-		return -ESHUTDOWN;
-	if (READ_ONCE(r->dead))
-		return -ENOTCONN;
-	if (READ_ONCE(r->error))
-		return -READ_ONCE(r->error);
-	/*
-	 * P2, pairs with P1 in lib/kup.h (kupi_pass()): the message, len,
-	 * seq and flags written before the pass are visible once the new
-	 * turn is.
-	 */
-	t = smp_load_acquire(&kup_slot(r, r->kslot)->turn);
-	if (t == r->kslots[r->kslot].kturn)
-		return 1;
-	if (t == r->kslots[r->kslot].kturn - 1)
-		return 0;
-	return kup_break(r, EPROTO);
-}
-
-/*
- * The spin budget adapts as in lib/kup.h (kupi_wait()): halved after a
- * wait that slept (down to a sixteenth of the device's budget), doubled
- * back (up to the device's budget) after one that ended while spinning.
- */
-static void kup_spin_adapt(struct kup_region *r, unsigned int max,
-			   unsigned int spun, bool slept)
-{
-	if (slept)
-		r->spin_cur = max(r->spin_cur / 2, max / 16);
-	else if (spun && r->spin_cur < max)
-		r->spin_cur = min(r->spin_cur * 2 + 1, max);
-	else if (r->spin_cur > max)
-		r->spin_cur = max;
-}
-
-/*
  * Spin for the adaptive budget: 1 when the turn came, 0 when the budget
  * ran out, or an error. Inline in kup_serve(): the wait of a busy channel
  * ends here, and returning from a call costs as much as the work.
@@ -323,7 +265,7 @@ static __always_inline int kup_spin_kturn(struct kup_chan *ch,
 			if (kup_should_stop() || signal_pending(current))
 				return -EINTR;
 		}
-		ret = kup_kturn(dev, r);
+		ret = kup_call_turn(dev, r);
 		if (ret) {
 			if (ret > 0)
 				kup_spin_adapt(r, max, i, false);
@@ -348,17 +290,19 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 	for (;;) {
 		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
 		/*
-		 * W1, pairs with W2 in lib/kup.h (kupi_pass()). Need-wakeup,
-		 * waiter half: flag, full barrier, re-check (the wait_event
-		 * condition) and only then sleep: either the process sees
-		 * kwait and calls KUP_IOC_WAKE, or we see its new turn here.
+		 * W1, pairs with W2 in lib/kup.h (kupi_wake_check()).
+		 * Need-wakeup, waiter half: flag, full barrier, re-check (the
+		 * wait_event condition) and only then sleep: either the
+		 * process sees kwait and calls KUP_IOC_WAKE, or we see its new
+		 * turn here.
 		 */
 		smp_mb();
-		ret = wait_event_interruptible(ch->kwq, kup_kturn(dev, r) ||
+		ret = wait_event_interruptible(ch->kwq, kup_call_turn(dev, r) ||
 					       kup_should_stop());
 		WRITE_ONCE(r->ks->kwait, 0);
 		/* The channel's state first: a shutdown is no interruption. */
-		ret = kup_kturn(dev, r) ?: (ret || kup_should_stop() ? -EINTR : 0);
+		ret = kup_call_turn(dev, r) ?:
+		      (ret || kup_should_stop() ? -EINTR : 0);
 		if (ret) {
 			if (ret > 0) {
 				kup_spin_adapt(r, READ_ONCE(dev->spins), 0,
@@ -394,80 +338,13 @@ static __always_inline int kup_wait_kturn(struct kup_chan *ch,
 					  unsigned int flags)
 	__must_hold(RCU)
 {
-	int ret = kup_kturn(ch->dev, r);
+	int ret = kup_call_turn(ch->dev, r);
 
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (flags & KUP_NONBLOCK)
 		return -EAGAIN;
 	return kup_wait_kturn_slow(ch, r);
-}
-
-/*
- * Does the process hold the turn of the slot it waits for? ustate.uwait
- * (slot + 1) names it; it is read once and bounded, 0 or garbage meaning
- * slot 0.
- */
-static bool kup_user_turn(struct kup_region *r)
-{
-	u32 s = READ_ONCE(r->us->uwait) - 1;
-
-	if (s >= r->nslots)
-		s = 0;
-	s = array_index_nospec(s, r->nslots);
-	return READ_ONCE(kup_slot(r, s)->turn) & 1;
-}
-
-/*
- * Wake the process if the slot it sleeps on is now its; defer: from an
- * irq_work (the caller may be in any context, see kup_region_wake_user()).
- */
-static void kup_kwake(struct kup_region *r, bool defer)
-{
-	/*
-	 * W4, pairs with W3 in lib/kup.h (kupi_sleep(), kup_chan_arm()).
-	 * Need-wakeup, waker half: the turn stores before this, a full
-	 * barrier, then the flag. The process may wait for any slot of a
-	 * batch: wake it if that slot is now its.
-	 */
-	smp_mb();
-	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
-		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
-		kup_region_wake_user(r, defer);
-	}
-}
-
-/*
- * Pass the current slot's turn with a message of len bytes, in the slot's
- * line (sflags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
- * the next slot. flags: KUP_MORE, KUP_DEFER.
- */
-static __always_inline void kup_kpass(struct kup_region *r, u32 len,
-				      u32 sflags, unsigned int flags)
-{
-	u32 s = r->kslot;
-	struct kup_slot *slot = kup_slot(r, s);
-	struct kup_kslot *ks = &r->kslots[s];
-	u32 next = ks->kturn + 1;
-
-	WRITE_ONCE(slot->len, len);
-	WRITE_ONCE(slot->seq, next);
-	WRITE_ONCE(slot->flags, sflags);
-	/*
-	 * P3, pairs with P4 in lib/kup.h (kupi_turn()): the process sees the
-	 * message, len, seq and flags before it sees its turn.
-	 */
-	smp_store_release(&slot->turn, next);
-	ks->kturn += 2;
-	ks->consumed = false;
-	r->kslot = s + 1 < r->nslots ? s + 1 : 0;
-	/*
-	 * The last reply of the batch checks for all of them. (Ping-pong has
-	 * no batches: the next receive waits for a process that must be
-	 * awake.)
-	 */
-	if (!(flags & KUP_MORE) || r->nslots == 1)
-		kup_kwake(r, flags & KUP_DEFER);
 }
 
 /*
@@ -497,19 +374,6 @@ static __always_inline void kup_put_reply(struct kup_chan *ch,
 	kup_kpass(r, m->len, inl ? KUP_SLOT_INLINE : 0, flags);
 	/* The data may have been held: end the hold only now. */
 	kup_unhold(ch, false);
-}
-
-/*
- * Whether the current slot has a turn to answer: on a pipelined channel a
- * reply answers a message received on its slot (answering one not yet
- * received would destroy it); a ping-pong channel's turn may be answered
- * unread, as in FreeBSD KUP.
- */
-static __always_inline int kup_can_reply(struct kup_region *r)
-{
-	if (r->nslots > 1 && !r->kslots[r->kslot].consumed)
-		return -EBUSY;
-	return 0;
 }
 
 /*
@@ -625,72 +489,6 @@ int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags)
 	return kup_send(dev, chan, NULL, 0, flags);
 }
 EXPORT_SYMBOL_GPL(kup_pass);
-
-/*
- * Take the message of slot s, whose turn the kernel holds: read it once,
- * check it against our own state, then use the copies.
- */
-static __always_inline int kup_take(struct kup_region *r, u32 s,
-				    struct kup_msg *msg)
-{
-	u32 len, seq, sflags;
-
-	if (r->kslots[s].consumed)
-		return -EDEADLK;
-	len = READ_ONCE(kup_slot(r, s)->len);
-	seq = READ_ONCE(kup_slot(r, s)->seq);
-	sflags = READ_ONCE(kup_slot(r, s)->flags);
-	if (seq != r->kslots[s].kturn || len > r->buf_size ||
-	    (sflags & ~KUP_SLOT_INLINE) ||
-	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX))
-		return kup_break(r, EBADMSG);
-	r->kslots[s].consumed = true;
-	msg->data = sflags & KUP_SLOT_INLINE ? kup_slot(r, s)->data :
-					      kup_to_kernel(r, s);
-	msg->len = len;
-	return 0;
-}
-
-/*
- * Take the message of the current slot, whose turn the kernel holds, and
- * those of the next slots whose turns it holds too, up to max: the
- * number taken, or an error.
- */
-static __always_inline int kup_take_run(struct kup_region *r,
-					struct kup_msg *msgs, u32 max)
-{
-	u32 s = r->kslot, n;
-	int ret;
-
-	ret = kup_take(r, s, &msgs[0]);
-	if (ret)
-		return ret;
-	for (n = 1; n < max && n < r->nslots; n++) {
-		s = s + 1 < r->nslots ? s + 1 : 0;
-		/* P2, pairs with P1 in lib/kup.h (kupi_pass()), as above. */
-		if (smp_load_acquire(&kup_slot(r, s)->turn) !=
-		    r->kslots[s].kturn || r->kslots[s].consumed)
-			break;
-		ret = kup_take(r, s, &msgs[n]);
-		if (ret)
-			return ret;
-	}
-	return n;
-}
-
-/*
- * Give back n messages taken but not answered, from the slot first slots
- * after the current one: the next take reads and checks them again.
- */
-static void kup_untake(struct kup_region *r, u32 first, u32 n)
-{
-	u32 s = (r->kslot + first) % r->nslots;
-
-	for (; n; n--) {
-		r->kslots[s].consumed = false;
-		s = s + 1 < r->nslots ? s + 1 : 0;
-	}
-}
 
 /**
  * kup_recv_batch() - wait for the process's next message, take every one
@@ -822,7 +620,7 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 		goto out;
 	}
 	for (;;) {
-		ret = kup_kturn(dev, r);
+		ret = kup_call_turn(dev, r);
 		if (!ret) {
 			/* Not ours yet: wake the process for the run so far. */
 			if (more)
@@ -937,7 +735,7 @@ static void kup_end_gen(struct kup_chan *ch, u64 gen)
 	 */
 	if (r && r->gen == gen && !READ_ONCE(r->dead) &&
 	    !READ_ONCE(ch->dev->dead))
-		kup_break(r, ECONNRESET);
+		kup_region_break(r, ECONNRESET);
 	rcu_read_unlock();
 	if (cmpxchg(&ch->bound, gen, 0) == gen)
 		kup_dev_kick(ch->dev, KUP_KICK_ATTACH);
@@ -1058,10 +856,10 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	ret = -EMSGSIZE;
 	if (len > r->buf_size)
 		goto out;
-	ret = kup_kturn(dev, r);
+	ret = kup_call_turn(dev, r);
 	if (ret <= 0) {
 		/* The hold had the turn: the process took it back. */
-		ret = ret ? ret : kup_break(r, EPROTO);
+		ret = ret ? ret : kup_region_break(r, EPROTO);
 		goto out;
 	}
 	/*
@@ -1130,61 +928,6 @@ int kup_chan_slots(struct kup_dev *dev, unsigned int chan)
 	return kup_chan_query(dev, chan, true);
 }
 EXPORT_SYMBOL_GPL(kup_chan_slots);
-
-/* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
-int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
-{
-	/* Concurrent WAKEs from one process may lose a count: only stats. */
-	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
-	wake_up(&ch->kwq);
-	return 0;
-}
-
-/* poll(): what channel ch shows to file kf. */
-__poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
-{
-	struct kup_region *r;
-	__poll_t mask = 0;
-
-	rcu_read_lock();
-	r = rcu_dereference(ch->region);
-	if (r && r->owner == kf) {
-		if (kup_user_turn(r))
-			mask |= EPOLLIN | EPOLLRDNORM;
-		if (READ_ONCE(r->error))
-			mask |= EPOLLERR;
-	}
-	rcu_read_unlock();
-	return mask;
-}
-
-static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
-{
-	return READ_ONCE(dev->dead) || READ_ONCE(r->dead) ||
-	       READ_ONCE(r->error) || kup_user_turn(r);
-}
-
-/*
- * KUP_IOC_WAIT: sleep until the process holds the turn (or the channel
- * stops). The library set ustate.uwait and re-checked the turn first, so
- * kup_kwake() wakes us. r is counted in r->inflight (kup_op_begin()).
- */
-int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
-{
-	struct kup_dev *dev = ch->dev;
-	int ret;
-
-	ret = wait_event_interruptible(ch->uwq, kup_user_ready(dev, r));
-	if (ret)
-		return -EINTR;
-	if (READ_ONCE(dev->dead))
-		return -ESHUTDOWN;
-	if (READ_ONCE(r->dead))
-		return -ENOTCONN;
-	if (READ_ONCE(r->error))
-		return -READ_ONCE(r->error);
-	return 0;
-}
 
 /**
  * __kup_recv_flat() - kupdev_receive(): kup_recv(), the message in its buffer

@@ -27,8 +27,10 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "chan.h"
 #include "device.h"
 #include "region.h"
+#include "turn.h"
 
 /* kup_wait_channel() and kup_poll() learn of releases and notifies here. */
 static void kup_dev_wake_files(struct kup_dev *dev)
@@ -668,6 +670,61 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 	if (r)
 		kup_chan_finish_detach(ch, r);
 	return ret;
+}
+
+/* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
+static int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
+{
+	/* Concurrent WAKEs from one process may lose a count: only stats. */
+	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
+	wake_up(&ch->kwq);
+	return 0;
+}
+
+/* poll(): what channel ch shows to file kf. */
+static __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
+{
+	struct kup_region *r;
+	__poll_t mask = 0;
+
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	if (r && r->owner == kf) {
+		if (kup_user_turn(r))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (READ_ONCE(r->error))
+			mask |= EPOLLERR;
+	}
+	rcu_read_unlock();
+	return mask;
+}
+
+static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
+{
+	return READ_ONCE(dev->dead) || READ_ONCE(r->dead) ||
+	       READ_ONCE(r->error) || kup_user_turn(r);
+}
+
+/*
+ * KUP_IOC_WAIT: sleep until the process holds the turn (or the channel
+ * stops). The library set ustate.uwait and re-checked the turn first, so
+ * kup_kwake() wakes us. r is counted in r->inflight (kup_op_begin()).
+ */
+static int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
+{
+	struct kup_dev *dev = ch->dev;
+	int ret;
+
+	ret = wait_event_interruptible(ch->uwq, kup_user_ready(dev, r));
+	if (ret)
+		return -EINTR;
+	if (READ_ONCE(dev->dead))
+		return -ESHUTDOWN;
+	if (READ_ONCE(r->dead))
+		return -ENOTCONN;
+	if (READ_ONCE(r->error))
+		return -READ_ONCE(r->error);
+	return 0;
 }
 
 /* KUP_IOC_WAKE, KUP_IOC_WAIT */

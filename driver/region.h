@@ -91,6 +91,7 @@ void kup_region_put(struct kup_region *r);
 void kup_region_put_sync(struct kup_region *r);
 void kup_region_set_state(struct kup_region *r, u32 state, u32 error);
 void kup_region_shutdown(struct kup_region *r);
+int kup_region_break(struct kup_region *r, int err);
 void kup_region_kill(struct kup_region *r);
 void kup_region_put_killed(struct kup_region *r);
 void kup_region_wake_user(struct kup_region *r, bool defer);

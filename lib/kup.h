@@ -654,7 +654,7 @@ KUPLIB_HOT int kupi_turn(const struct kup_channel *ch, uint32_t s)
 	if (ret)
 		return ret;
 	/*
-	 * P4, pairs with P3 in driver/chan.c (kup_kpass()): the kernel's
+	 * P4, pairs with P3 in driver/turn.h (kup_kpass()): the kernel's
 	 * message, len, seq and flags are visible once the turn is.
 	 */
 	t = kup_smp_load_acquire(&kupi_slot(ch, s)->turn);
@@ -714,7 +714,7 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 
 	kup_write_once(&ch->us->uwait, s + 1);
 	/*
-	 * W3, pairs with W4 in driver/chan.c (kup_kwake()), between the
+	 * W3, pairs with W4 in driver/turn.h (kup_kwake()), between the
 	 * kernel's turn store and its uwait load: either the kernel sees
 	 * uwait and wakes us, or we see its turn here.
 	 */
@@ -875,7 +875,7 @@ KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
 	kup_write_once(&slot->seq, next);
 	kup_write_once(&slot->flags, sflags);
 	/*
-	 * P1, pairs with P2 in driver/chan.c (kup_kturn(), kup_take_run()):
+	 * P1, pairs with P2 in driver/turn.h (kup_kturn(), kup_take_run()):
 	 * the kernel sees our message, len, seq and flags before it sees its
 	 * turn.
 	 */
@@ -938,7 +938,7 @@ KUPLIB_HOT int kup_pass(struct kup_channel *ch, unsigned int flags)
  */
 KUPLIB_HOT int kupi_msg_waiting(const struct kup_channel *ch, uint32_t s)
 {
-	/* P4, pairs with P3 in driver/chan.c (kup_kpass()). */
+	/* P4, pairs with P3 in driver/turn.h (kup_kpass()). */
 	return !ch->consumed[s] &&
 	       kup_smp_load_acquire(&kupi_slot(ch, s)->turn) == ch->uturn[s];
 }
@@ -1062,7 +1062,7 @@ KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 	kupi_end_burst(ch);
 	kup_write_once(&ch->us->uwait, ch->urecv + 1);
 	/*
-	 * W3 as in kupi_sleep(), pairs with W4 in driver/chan.c
+	 * W3 as in kupi_sleep(), pairs with W4 in driver/turn.h
 	 * (kup_kwake()): the kernel sees uwait, or we see its turn below.
 	 */
 	kup_smp_mb();

@@ -2,11 +2,12 @@
 /*
  * A fake kup kernel peer for host tests of lib/kup.h; see fake_kernel.h.
  *
- * The names follow driver/chan.c, driver/device.c and driver/region.c so
- * that each function here can be read against the one it plays. The
- * kernel's READ_ONCE/WRITE_ONCE are relaxed atomics, smp_load_acquire and
- * smp_store_release are acquire and release atomics, smp_mb() is a
- * sequentially consistent fence; wait queues are condition variables.
+ * The names follow driver/turn.h, driver/chan.c, driver/device.c and
+ * driver/region.c so that each function here can be read against the one
+ * it plays. The kernel's READ_ONCE/WRITE_ONCE are relaxed atomics,
+ * smp_load_acquire and smp_store_release are acquire and release atomics,
+ * smp_mb() is a sequentially consistent fence; wait queues are condition
+ * variables.
  */
 #define _GNU_SOURCE
 #include "fake_kernel.h"
@@ -357,7 +358,7 @@ static void fk_region_kill(struct fk_region *r)
 	}
 }
 
-/* chan.c */
+/* turn.h, chan.c */
 
 static int fk_op_begin(struct fk_region *r)
 {
@@ -386,7 +387,7 @@ static void fk_wake_all(struct fk_chan *ch)
 	pthread_mutex_unlock(&ch->mu);
 }
 
-/* kup_break(); the fake also wakes a process asleep in KUP_IOC_WAIT. */
+/* kup_region_break(); the fake also wakes a process asleep in KUP_IOC_WAIT. */
 static int fk_kbreak(struct fk_region *r, uint32_t err)
 {
 	uint32_t zero = 0;
@@ -415,7 +416,7 @@ static int fk_kturn_check(struct fk_region *r, bool may_break)
 	if (err)
 		return -(int)err;
 	/*
-	 * As smp_load_acquire(&slot->turn) in driver/chan.c: pairs with the
+	 * As smp_load_acquire(&slot->turn) in driver/turn.h: pairs with the
 	 * release store of slot.turn in lib/kup.h.
 	 */
 	t = LOAD_ACQ(fk_slot(r, r->kslot)->turn);
@@ -531,7 +532,7 @@ static void fk_kwake(struct fk_region *r)
 	struct fk_chan *ch = r->ch;
 
 	/*
-	 * Need-wakeup, waker half, as smp_mb() in driver/chan.c (kup_kwake):
+	 * Need-wakeup, waker half, as smp_mb() in driver/turn.h (kup_kwake):
 	 * pairs with the full barrier between setting ustate.uwait and
 	 * re-checking the turn in lib/kup.h.
 	 */
@@ -580,7 +581,7 @@ static void fk_kpass(struct fk_region *r, uint32_t len, uint32_t seq_delta,
 	WRITE_ONCE(slot->seq, next + seq_delta);
 	WRITE_ONCE(slot->flags, flags);
 	/*
-	 * As smp_store_release(&slot->turn) in driver/chan.c: pairs with the
+	 * As smp_store_release(&slot->turn) in driver/turn.h: pairs with the
 	 * acquire load of slot.turn in lib/kup.h.
 	 */
 	STORE_REL(slot->turn, next + turn_delta);
