@@ -164,6 +164,24 @@ static bool kup_call_resume(struct kup_chan *ch, struct kup_region *r)
 }
 
 /*
+ * Let others run in the middle of a call: leave the read-side section,
+ * cond_resched(), come back. 0 to go on; -ENOTCONN when the channel no
+ * longer has r (the caller must not touch r any more); -EINTR when the
+ * thread is told to stop or a signal is pending.
+ */
+static int kup_call_resched(struct kup_chan *ch, struct kup_region *r)
+	__must_hold(RCU)
+{
+	kup_call_leave(r);
+	cond_resched();
+	if (!kup_call_resume(ch, r))
+		return -ENOTCONN;
+	if (kup_should_stop() || signal_pending(current))
+		return -EINTR;
+	return 0;
+}
+
+/*
  * Holds. kup_recv() and kup_send_buf() return pointers into the region,
  * valid after the call: a hold. The channel keeps one reference on the
  * region of its last hold (ch->held) from one message to the next, so a
@@ -258,12 +276,9 @@ static __always_inline int kup_spin_kturn(struct kup_chan *ch,
 	for (i = 1; i < spins; i++) {
 		cpu_relax();
 		if (i % KUP_RESCHED_SPINS == 0) {
-			kup_call_leave(r);
-			cond_resched();
-			if (!kup_call_resume(ch, r))
-				return -ENOTCONN;
-			if (kup_should_stop() || signal_pending(current))
-				return -EINTR;
+			ret = kup_call_resched(ch, r);
+			if (ret)
+				return ret;
 		}
 		ret = kup_call_turn(dev, r);
 		if (ret) {
@@ -567,6 +582,49 @@ EXPORT_SYMBOL_GPL(kup_recv);
 /* Messages kup_serve() takes at once from a pipelined channel. */
 #define KUP_SERVE_BATCH		16
 
+/*
+ * kup_serve()'s handler loop: hand each of the n messages taken to fn and
+ * send its reply, without looking at the turn again (kup_take_run() took
+ * the turns, and only their holder passes a turn). *sent: the replies
+ * passed, with KUP_MORE (the caller makes the wake-up check). Returns
+ * KUP_SERVE_NEXT when all n are answered; KUP_SERVE_STOP after fn's
+ * reply to stop; KUP_SERVE_HOLD or a negative errno with fn's message
+ * held, unanswered. The messages after the one fn stopped at are given
+ * back (kup_untake()).
+ */
+static __always_inline int kup_serve_run(struct kup_chan *ch,
+					 struct kup_region *r,
+					 kup_serve_fn fn, void *arg,
+					 const struct kup_msg *msgs, int n,
+					 unsigned int defer, int *sent)
+	__must_hold(RCU)
+{
+	struct kup_msg reply;
+	int act, i;
+
+	for (i = 0; i < n; i++) {
+		reply = msgs[i];
+		act = fn(arg, &msgs[i], &reply);
+		if (act >= 0 && act != KUP_SERVE_HOLD &&
+		    reply.len > r->buf_size)
+			act = -EMSGSIZE;
+		if (act < 0 || act == KUP_SERVE_HOLD) {
+			kup_untake(r, 1, n - i - 1);
+			kup_hold(ch, r, 1);
+			*sent = i;
+			return act < 0 ? act : KUP_SERVE_HOLD;
+		}
+		kup_put_reply(ch, r, &reply, KUP_MORE | defer);
+		if (act == KUP_SERVE_STOP) {
+			kup_untake(r, 0, n - i - 1);
+			*sent = i + 1;
+			return KUP_SERVE_STOP;
+		}
+	}
+	*sent = n;
+	return KUP_SERVE_NEXT;
+}
+
 /**
  * kup_serve() - answer messages with a handler, inside one call
  * @dev: the device
@@ -602,23 +660,21 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	      void *arg, unsigned int flags)
 {
 	unsigned int defer = flags & KUP_NONBLOCK ? KUP_DEFER : 0;
-	struct kup_msg msgs[KUP_SERVE_BATCH], reply;
+	struct kup_msg msgs[KUP_SERVE_BATCH];
 	unsigned int since = 0;	/* answered since the last reschedule */
 	struct kup_region *r;
 	u64 done = 0;
 	struct kup_chan *ch;
 	bool more = false;
-	int ret, act, i, n;
+	int ret, act, n, sent;
 
 	ret = kup_call_chan(dev, chan, &ch);
 	if (ret)
 		return ret;
 	rcu_read_lock();
 	r = kup_call_region(ch);
-	if (!r) {
-		ret = -ENOTCONN;
-		goto out;
-	}
+	if (!r)
+		return kup_call_end(ch, -ENOTCONN);
 	for (;;) {
 		ret = kup_call_turn(dev, r);
 		if (!ret) {
@@ -640,33 +696,14 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 			ret = n;
 			break;
 		}
-		for (i = 0; i < n; i++) {
-			reply = msgs[i];
-			act = fn(arg, &msgs[i], &reply);
-			if (act >= 0 && act != KUP_SERVE_HOLD &&
-			    reply.len > r->buf_size)
-				act = -EMSGSIZE;
-			if (act < 0 || act == KUP_SERVE_HOLD) {
-				kup_untake(r, 1, n - i - 1);
-				kup_hold(ch, r, 1);
-				ret = act < 0 ? act : 0;
-				goto end;
-			}
-			/*
-			 * The turn is ours (kup_take_run()), and only its
-			 * holder passes a turn: reply without looking again.
-			 */
-			kup_put_reply(ch, r, &reply, KUP_MORE | defer);
+		act = kup_serve_run(ch, r, fn, arg, msgs, n, defer, &sent);
+		if (sent)
 			more = r->nslots > 1;
-			done++;
-			since++;
-			if (act == KUP_SERVE_STOP) {
-				kup_untake(r, 0, n - i - 1);
-				ret = 0;
-				goto end;
-			}
-		}
-		ret = 0;
+		done += sent;
+		since += sent;
+		ret = act < 0 ? act : 0;
+		if (act != KUP_SERVE_NEXT)
+			break;
 		if (since < KUP_SERVE_RESCHED)
 			continue;
 		if (flags & KUP_NONBLOCK)
@@ -675,21 +712,13 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 		if (more)
 			kup_kwake(r, defer);
 		more = false;
-		kup_call_leave(r);
-		cond_resched();
-		if (!kup_call_resume(ch, r)) {
-			ret = -ENOTCONN;
-			goto out;
-		}
-		if (kup_should_stop() || signal_pending(current)) {
-			ret = -EINTR;
+		/* On -ENOTCONN r may be gone: more is false here. */
+		ret = kup_call_resched(ch, r);
+		if (ret)
 			break;
-		}
 	}
-end:
 	if (more)
 		kup_kwake(r, defer);
-out:
 	return kup_call_end(ch, ret ? ret : min_t(u64, done, INT_MAX));
 }
 EXPORT_SYMBOL_GPL(kup_serve);
