@@ -303,7 +303,7 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 
 	kup_call_leave(r);
 	for (;;) {
-		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
+		WRITE_ONCE(r->ks->kwait, r->kcur + 1);
 		/*
 		 * W1, pairs with W2 in lib/kup.h (kupi_wake_check()).
 		 * Need-wakeup, waiter half: flag, full barrier, re-check (the
@@ -375,7 +375,7 @@ static __always_inline void kup_put_reply(struct kup_chan *ch,
 	bool inl = m->len <= KUP_INLINE_MAX;
 	void *dst;
 
-	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
+	dst = inl ? kup_slot(r, r->kcur)->data : kup_to_user(r, r->kcur);
 	/*
 	 * An inline message echoed from where it came needs no copy; part of
 	 * one (a reply that points into the message) may overlap its slot.
@@ -779,10 +779,11 @@ static void kup_end_gen(struct kup_chan *ch, u64 gen)
  * @chan: its data calls fail with -ENOTCONN until kup_wait_channel()
  * reports the channel's next attachment. If the process is still
  * attached, its channel breaks with ECONNRESET (it learns that the kernel
- * side stopped), unless the device was shut down (it then sees that). Call it once per session, from the thread that served
- * it, when that session is over for any reason: a call failed because the
- * process detached or broke the channel, or the client stopped on its
- * own. (The FreeBSD-compatible calls do it themselves when they fail.)
+ * side stopped), unless the device was shut down (it then sees that).
+ * Call it once per session, from the thread that served it, when that
+ * session is over for any reason: a call failed because the process
+ * detached or broke the channel, or the client stopped on its own. (The
+ * FreeBSD-compatible calls do it themselves when they fail.)
  * Context: any.
  */
 void kup_end_session(struct kup_dev *dev, unsigned int chan)
@@ -844,7 +845,7 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 		ret = kup_wait_kturn(ch, r, flags);
 	if (!ret) {
 		*size = r->buf_size;
-		buf = kup_to_user(r, r->kslot);
+		buf = kup_to_user(r, r->kcur);
 		/* Hold the region until kup_send_commit(). */
 		kup_hold(ch, r, 1);
 		ch->sending = true;
@@ -896,7 +897,7 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	 * Context: any, so the wake-up is deferred.
 	 */
 	if (len <= KUP_INLINE_MAX) {
-		memcpy(kup_slot(r, r->kslot)->data, kup_to_user(r, r->kslot),
+		memcpy(kup_slot(r, r->kcur)->data, kup_to_user(r, r->kcur),
 		       len);
 		kup_kpass(r, len, KUP_SLOT_INLINE, KUP_DEFER);
 	} else {
@@ -990,7 +991,7 @@ void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err)
 		ret = kup_take_run(r, &msg, 1);
 	if (ret > 0) {
 		kup_hold(ch, r, 1);
-		buf = kup_to_kernel(r, r->kslot);
+		buf = kup_to_kernel(r, r->kcur);
 		if (msg.data != buf)
 			memcpy(buf, msg.data, msg.len);
 		if (msg.len < r->buf_size)

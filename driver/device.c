@@ -5,10 +5,14 @@
  *
  * Lifetime: a device is referenced by its client (until kup_dev_destroy())
  * and by every open file; the last reference frees it. A channel holds one
- * reference to its attached region, and a detach waits for the kernel
- * calls under way (see chan.c): a detach or a dying process never pulls
- * memory out from under a kernel thread. A hold (a message the client
- * received) keeps the region until it ends.
+ * reference to its attached region. The kernel calls take none of their
+ * own: they use the region inside an RCU read-side section, or counted in
+ * r->inflight while they sleep, and a detach waits for both
+ * (kup_region_kill(); see chan.c): a detach or a dying process never
+ * pulls memory out from under a kernel thread. A hold (a message the
+ * client received) is covered by a second reference, which the channel
+ * keeps from one hold to the next (ch->held) and a detach takes over when
+ * no hold is active.
  *
  * Ownership: a region belongs to the file it was attached through and to
  * the process that attached it (region->owner, region->mm); the channel
@@ -32,7 +36,7 @@
 #include "region.h"
 #include "turn.h"
 
-/* kup_wait_channel() and kup_poll() learn of releases and notifies here. */
+/* kup_wait_channel() and poll learn of releases and notifies here. */
 static void kup_dev_wake_files(struct kup_dev *dev)
 {
 	struct kup_file *kf;
@@ -259,7 +263,7 @@ void kup_dev_shutdown(struct kup_dev *dev)
 	 * above already woke its file's pollers (from an irq_work, at any
 	 * time), and one woken then must not see EPOLLHUP while its own
 	 * channel, later in the loop, still looks attached. Pairs with
-	 * smp_load_acquire() in kup_poll().
+	 * smp_load_acquire() in kup_fop_poll().
 	 */
 	smp_store_release(&dev->hup, true);
 	mutex_unlock(&dev->lock);
@@ -406,7 +410,7 @@ EXPORT_SYMBOL_GPL(kup_wait_channel);
 
 /* File operations */
 
-static int kup_open(struct inode *inode, struct file *file)
+static int kup_fop_open(struct inode *inode, struct file *file)
 {
 	struct kup_dev *dev = container_of(file->private_data, struct kup_dev,
 					   misc);
@@ -470,7 +474,7 @@ static void kup_chan_finish_detach(struct kup_chan *ch, struct kup_region *r)
 	kup_region_put_killed(r);
 }
 
-static int kup_release_file(struct inode *inode, struct file *file)
+static int kup_fop_release(struct inode *inode, struct file *file)
 {
 	struct kup_file *kf = file->private_data;
 	struct kup_dev *dev = kf->dev;
@@ -767,7 +771,8 @@ static long kup_ioctl_eventfd(struct kup_file *kf, void __user *argp)
 	return ret;
 }
 
-static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+static long kup_fop_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
 {
 	struct kup_file *kf = file->private_data;
 	void __user *argp = (void __user *)arg;
@@ -799,7 +804,7 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
  * the kernel's pass (see kup_kwake()); lib/kup.h kup_chan_arm() does that
  * for event loops.
  */
-static __poll_t kup_poll(struct file *file, poll_table *wait)
+static __poll_t kup_fop_poll(struct file *file, poll_table *wait)
 {
 	struct kup_file *kf = file->private_data;
 	struct kup_dev *dev = kf->dev;
@@ -819,9 +824,9 @@ static __poll_t kup_poll(struct file *file, poll_table *wait)
 
 static const struct file_operations kup_fops = {
 	.owner = THIS_MODULE,
-	.open = kup_open,
-	.release = kup_release_file,
-	.unlocked_ioctl = kup_ioctl,
+	.open = kup_fop_open,
+	.release = kup_fop_release,
+	.unlocked_ioctl = kup_fop_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.poll = kup_poll,
+	.poll = kup_fop_poll,
 };

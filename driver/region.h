@@ -23,7 +23,7 @@ struct kup_kslot {
 /*
  * A user region pinned and mapped into the kernel. The pointers below are
  * computed by the kernel from its own layout and never re-read from the
- * region. The kernel-side protocol state (kslots, kslot) lives here, in
+ * region. The kernel-side protocol state (kslots, kcur) lives here, in
  * kernel memory, where the process cannot change it.
  */
 struct kup_region {
@@ -55,7 +55,7 @@ struct kup_region {
 	u32 nslots;
 
 	struct kup_kslot *kslots;
-	u32 kslot;		/* the slot the kernel works on: round-robin */
+	u32 kcur;		/* the slot the kernel works on: round-robin */
 	u32 spin_cur;		/* adaptive spin budget of kernel waiters */
 	u32 error;		/* positive errno once the channel broke */
 	u64 kwakeups;		/* private copies of the kstate counters */

@@ -65,10 +65,10 @@ static __always_inline int kup_kturn(struct kup_region *r)
 	 * seq and flags written before the pass are visible once the new
 	 * turn is.
 	 */
-	t = smp_load_acquire(&kup_slot(r, r->kslot)->turn);
-	if (t == r->kslots[r->kslot].kturn)
+	t = smp_load_acquire(&kup_slot(r, r->kcur)->turn);
+	if (t == r->kslots[r->kcur].kturn)
 		return 1;
-	if (t == r->kslots[r->kslot].kturn - 1)
+	if (t == r->kslots[r->kcur].kturn - 1)
 		return 0;
 	return kup_region_break(r, EPROTO);
 }
@@ -131,10 +131,10 @@ static inline void kup_kwake(struct kup_region *r, bool defer)
 static __always_inline void kup_kpass(struct kup_region *r, u32 len,
 				      u32 sflags, unsigned int flags)
 {
-	u32 s = r->kslot;
+	u32 s = r->kcur;
 	struct kup_slot *slot = kup_slot(r, s);
-	struct kup_kslot *ks = &r->kslots[s];
-	u32 next = ks->kturn + 1;
+	struct kup_kslot *own = &r->kslots[s];
+	u32 next = own->kturn + 1;
 
 	WRITE_ONCE(slot->len, len);
 	WRITE_ONCE(slot->seq, next);
@@ -144,9 +144,9 @@ static __always_inline void kup_kpass(struct kup_region *r, u32 len,
 	 * message, len, seq and flags before it sees its turn.
 	 */
 	smp_store_release(&slot->turn, next);
-	ks->kturn += 2;
-	ks->consumed = false;
-	r->kslot = s + 1 < r->nslots ? s + 1 : 0;
+	own->kturn += 2;
+	own->consumed = false;
+	r->kcur = s + 1 < r->nslots ? s + 1 : 0;
 	/*
 	 * The last reply of the batch checks for all of them. (Ping-pong has
 	 * no batches: the next receive waits for a process that must be
@@ -164,7 +164,7 @@ static __always_inline void kup_kpass(struct kup_region *r, u32 len,
  */
 static __always_inline int kup_can_reply(struct kup_region *r)
 {
-	if (r->nslots > 1 && !r->kslots[r->kslot].consumed)
+	if (r->nslots > 1 && !r->kslots[r->kcur].consumed)
 		return -EBUSY;
 	return 0;
 }
@@ -202,7 +202,7 @@ static __always_inline int kup_take(struct kup_region *r, u32 s,
 static __always_inline int kup_take_run(struct kup_region *r,
 					struct kup_msg *msgs, u32 max)
 {
-	u32 s = r->kslot, n;
+	u32 s = r->kcur, n;
 	int ret;
 
 	ret = kup_take(r, s, &msgs[0]);
@@ -227,7 +227,7 @@ static __always_inline int kup_take_run(struct kup_region *r,
  */
 static inline void kup_untake(struct kup_region *r, u32 first, u32 n)
 {
-	u32 s = (r->kslot + first) % r->nslots;
+	u32 s = (r->kcur + first) % r->nslots;
 
 	for (; n; n--) {
 		r->kslots[s].consumed = false;

@@ -155,18 +155,20 @@ static_assert(sizeof(struct kup_info) == 64 &&
 #define KUPLIB_COLD	KUPLIB_INLINE
 #endif
 
-/* Flags of the data-path calls */
-#define KUP_NONBLOCK	0x1U	/* -EAGAIN instead of waiting */
-#define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
 /*
- * kup_send(), kup_pass() on a pipelined channel: another send follows at
- * once; skip the wake-up check, which the next send without KUP_MORE makes
- * for all of them, or whatever ends the burst first: a send that fails
- * (-ENOBUFS on a full pipeline, -EMSGSIZE), a receive that would wait,
- * kup_chan_arm(). So "while (kup_send(ch, m, n, KUP_MORE) == 0);" then
- * kup_recv() is fine. Ignored on ping-pong channels.
+ * Flags of the data-path calls: KUP_NONBLOCK (-EAGAIN instead of waiting)
+ * and KUP_MORE, shared with the kernel API (include/uapi/linux/kup.h),
+ * and KUP_SPIN_ONLY, user space's own.
+ *
+ * KUP_MORE on kup_send(), kup_pass() on a pipelined channel: another send
+ * follows at once; skip the wake-up check, which the next send without
+ * KUP_MORE makes for all of them, or whatever ends the burst first: a
+ * send that fails (-ENOBUFS on a full pipeline, -EMSGSIZE), a receive that
+ * would wait, kup_chan_arm(). So
+ *	while (kup_send(ch, m, n, KUP_MORE) == 0);
+ * then kup_recv() is fine. Ignored on ping-pong channels.
  */
-#define KUP_MORE	0x4U
+#define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
 
 #define KUP_DEFAULT_SPINS	(1U << 10)
 /*

@@ -37,9 +37,9 @@
 
 #include <linux/kup.h>
 
-/* Flags of the kernel API, as in include/linux/kup.h */
-#define FK_NONBLOCK	0x1U
-#define FK_MORE		0x4U
+/* Flags of the kernel API: the uapi header's, as include/linux/kup.h's */
+#define FK_NONBLOCK	KUP_NONBLOCK
+#define FK_MORE		KUP_MORE
 
 #define FK_MAX_CHAN	8
 
