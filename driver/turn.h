@@ -33,6 +33,7 @@
 #ifndef _KUP_TURN_H
 #define _KUP_TURN_H
 
+#include <linux/bits.h>
 #include <linux/compiler.h>
 #include <linux/kup.h>
 #include <linux/minmax.h>
