@@ -261,9 +261,10 @@ void kup_dev_shutdown(struct kup_dev *dev)
 	/*
 	 * Only now may poll report the shutdown: a region's state change
 	 * above already woke its file's pollers (from an irq_work, at any
-	 * time), and one woken then must not see EPOLLHUP while its own
-	 * channel, later in the loop, still looks attached. Pairs with
-	 * smp_load_acquire() in kup_fop_poll().
+	 * time), and one woken then must not see EPOLLHUP, nor a shut-down
+	 * region's EPOLLERR (kup_chan_poll()), while its own channel, later
+	 * in the loop, still looks attached. Pairs with smp_load_acquire()
+	 * in kup_fop_poll().
 	 */
 	smp_store_release(&dev->hup, true);
 	mutex_unlock(&dev->lock);
@@ -685,18 +686,27 @@ static int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
 	return 0;
 }
 
-/* poll(): what channel ch shows to file kf. */
-static __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
+/*
+ * poll(): what channel ch shows to file kf. hup: the device's shutdown
+ * is complete (kup_dev_shutdown()); until then a region it already shut
+ * down shows no error, as the device shows no EPOLLHUP: a poller woken by
+ * the first region's change must not return while its own channel, later
+ * in the loop, still looks attached.
+ */
+static __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf,
+			      bool hup)
 {
 	struct kup_region *r;
 	__poll_t mask = 0;
+	u32 err;
 
 	rcu_read_lock();
 	r = rcu_dereference(ch->region);
 	if (r && r->owner == kf) {
 		if (kup_user_turn(r))
 			mask |= EPOLLIN | EPOLLRDNORM;
-		if (READ_ONCE(r->error))
+		err = READ_ONCE(r->error);
+		if (err && (err != ESHUTDOWN || hup))
 			mask |= EPOLLERR;
 	}
 	rcu_read_unlock();
@@ -810,14 +820,16 @@ static __poll_t kup_fop_poll(struct file *file, poll_table *wait)
 	struct kup_dev *dev = kf->dev;
 	__poll_t mask = 0;
 	unsigned int i;
+	bool hup;
 
 	poll_wait(file, &kf->poll_wq, wait);
+	/* Pairs with smp_store_release() in kup_dev_shutdown(). */
+	hup = smp_load_acquire(&dev->hup);
 	for (i = 0; i < dev->nchan; i++)
-		mask |= kup_chan_poll(&dev->chans[i], kf);
+		mask |= kup_chan_poll(&dev->chans[i], kf, hup);
 	if (atomic64_read(&dev->notify_count) != READ_ONCE(kf->notify_seen))
 		mask |= EPOLLPRI;
-	/* Pairs with smp_store_release() in kup_dev_shutdown(). */
-	if (smp_load_acquire(&dev->hup))
+	if (hup)
 		mask |= EPOLLHUP;
 	return mask;
 }
