@@ -69,10 +69,18 @@ BIN := $(BUILD)/bin
 -include $(BUILD)/env-$(KERNEL).mk
 # Each kernel's modules are built in a copy of the sources: objects of one
 # kernel never mix with another's.
-MODSRC := Kbuild driver include selftests/kmod
-# The guest also gets the test-only modules (selftests/kmod); dkms never.
+# driver/: kup.ko; samples/: kup_echo.ko, kup_rot13.ko; bench/kmod/:
+# kup_bench.ko. The guest also gets the test-only modules
+# (selftests/kmod); dkms never.
+MODULE_DIRS := driver samples bench/kmod
+MODSRC := Kbuild compat.mk include $(MODULE_DIRS) selftests/kmod
 KUP_TEST_MODS := KUP_TESTS=m
 MODDIR = $(BUILD)/mod-$(KERNEL)
+# Where qemu-run.sh finds the modules: the build's directories, ':'-separated
+empty :=
+space := $(empty) $(empty)
+GUEST_MODDIRS = $(subst $(space),:,$(addprefix $(MODDIR)/,$(MODULE_DIRS) \
+	selftests/kmod))
 
 .PHONY: all module modules clean deps sparse style selftests headers-check lib-check \
 	man-check \
@@ -128,7 +136,8 @@ CHECKPATCH_FLAGS := --no-tree --strict --terse --show-types
 LIB_CHECKPATCH_IGNORE := PREFER_KERNEL_TYPES,BIT_MACRO,ARCH_DEFINES,$(strip \
 	COMPLEX_MACRO,PREFER_DEFINED_ATTRIBUTE_MACRO)
 STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
-	$(wildcard driver/*.c driver/*.h)) include/linux/kup.h \
+	$(wildcard $(addsuffix /*.c,$(MODULE_DIRS)) \
+	$(addsuffix /*.h,$(MODULE_DIRS)))) include/linux/kup.h \
 	include/uapi/linux/kup.h selftests/kmod/kup_ktest.c \
 	selftests/kmod/kup_plant.c
 
@@ -166,7 +175,7 @@ $(BIN)/kup_demo: examples/kup_demo.c $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TEST_CFLAGS) -static -o $@ $<
 
-$(BIN)/kup_bench: bench/kup_bench.c driver/kup_bench.h $(SELFTEST_SRCS)
+$(BIN)/kup_bench: bench/kup_bench.c bench/kmod/kup_bench.h $(SELFTEST_SRCS)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TEST_CFLAGS) -static -o $@ $< -luring
 
@@ -206,8 +215,7 @@ GUEST = printf '%s\n' $(TESTS) >$(BIN)/selftests.list && \
 	printf 'KUP_FUZZ_SEED=%s\nKUP_FUZZ_SECONDS=%s\nKUP_SOAK_SECONDS=%s\n' \
 	'$(FUZZ_SEED)' '$(FUZZ_SECONDS)' '$(SOAK_SECONDS)' >$(BIN)/test-env && \
 	bash scripts/qemu-run.sh $(1) $(GUEST_IMAGE) \
-	$(MODDIR)/driver:$(MODDIR)/selftests/kmod $(BIN) \
-	$(BUILD) $(2) $(KERNEL)
+	$(GUEST_MODDIRS) $(BIN) $(BUILD) $(2) $(KERNEL)
 
 test-qemu: deps
 	$(MAKE) -f $(TOP)/Makefile _test-qemu
@@ -254,7 +262,7 @@ judge-check: deps
 
 _judge-check: _modules _selftests
 	bash scripts/judge-check.sh $(GUEST_IMAGE) \
-		$(MODDIR)/driver:$(MODDIR)/selftests/kmod $(BIN) $(BUILD) $(KERNEL)
+		$(GUEST_MODDIRS) $(BIN) $(BUILD) $(KERNEL)
 
 # The demo from a copy of the tracked (and new, unignored) files with no
 # build/ folder: a new user's first command.
@@ -316,12 +324,13 @@ _profile: _modules _selftests
 # On a host that can load modules (root, kup and kup_echo loaded).
 kselftest: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
-	KUP_ECHO_KO=$(TOP)/driver/kup_echo.ko $(BIN)/run-selftests.sh $(BIN)
+	KUP_ECHO_KO=$(TOP)/samples/kup_echo.ko $(BIN)/run-selftests.sh $(BIN)
 
 DKMS_SRC := /usr/src/kup-$(KUP_VERSION)
 # Copy the module sources, without build products, to where dkms wants them.
 DKMS_COPY = rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC) && \
-	cp -r Kbuild Makefile dkms.conf driver include $(DKMS_SRC)/ && \
+	cp -r --parents Kbuild compat.mk Makefile dkms.conf include \
+		$(MODULE_DIRS) $(DKMS_SRC)/ && \
 	find $(DKMS_SRC) \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \
 		-o -name '*.mod' -o -name '*.mod.c' -o -name '*.o.d' \) -delete
 

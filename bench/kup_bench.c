@@ -43,7 +43,7 @@
 #include <time.h>
 #include <x86intrin.h>
 
-#include "../driver/kup_bench.h"
+#include "kmod/kup_bench.h"
 
 #define BIG_SPINS	"4000000000"
 #define MAX_RESULTS	128
@@ -265,9 +265,9 @@ static void bench_raw(struct kup_device *dev)
 	for (i = 0; i < warm + rounds; i++) {
 		uint64_t t0 = __rdtsc(), spins = 0;
 
-		/* R1, pairs with R2 in driver/kup_bench.c (kb_raw()). */
+		/* R1, pairs with R2 in bench/kmod/kup_bench.c (kb_raw()). */
 		__atomic_store_n(word, 2 * i + 1, __ATOMIC_RELEASE);
-		/* R4, pairs with R3 in driver/kup_bench.c (kb_raw()). */
+		/* R4, pairs with R3 in bench/kmod/kup_bench.c (kb_raw()). */
 		while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2 * i + 2) {
 			if (++spins > SPIN_BOUND)
 				die("raw bounce", ETIMEDOUT);
@@ -681,10 +681,10 @@ static void proto_rt(struct kup_slot *slot, uint32_t *turn, const char *msg)
 	__atomic_store_n(&slot->len, 8, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->seq, *turn + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->flags, KUP_SLOT_INLINE, __ATOMIC_RELAXED);
-	/* P1, pairs with P2 in driver/chan.c or kb_proto(). */
+	/* P1, pairs with P2 in driver/turn.h or kb_proto(). */
 	__atomic_store_n(&slot->turn, *turn + 1, __ATOMIC_RELEASE);
 	*turn += 2;
-	/* P4, pairs with P3 in driver/chan.c or kb_proto(). */
+	/* P4, pairs with P3 in driver/turn.h or kb_proto(). */
 	while (__atomic_load_n(&slot->turn, __ATOMIC_ACQUIRE) != *turn) {
 		if (++spins > SPIN_BOUND)
 			die("proto", ETIMEDOUT);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The kernel half of the turn protocol (see include/uapi/linux/kup.h) and
- * the channel calls of the kernel API.
+ * The channel calls of the kernel API (include/linux/kup.h): sessions,
+ * the region's lifetime inside a call, holds, waits for the turn, and the
+ * calls themselves, built on the protocol steps of turn.h.
  *
  * Everything read from the region is read once, checked against the
  * kernel's own state (struct kup_region: kslots, buf_size) and only then
@@ -12,22 +13,18 @@
 #include <linux/kthread.h>
 #include <linux/kup.h>
 #include <linux/module.h>
-#include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/string.h>
 #include <linux/wait_bit.h>
 
+#include "chan.h"
 #include "device.h"
 #include "region.h"
+#include "turn.h"
 
 /* Spins between two cond_resched() calls in a blocking kernel wait. */
 #define KUP_RESCHED_SPINS	256
-/*
- * Internal flag of the data calls: the caller asked for KUP_NONBLOCK, so
- * it may be in any context; its wake-ups of the process are deferred.
- */
-#define KUP_DEFER		BIT(31)
 
 /* A kthread told to stop must not sleep again in a kup wait. */
 bool kup_should_stop(void)
@@ -102,6 +99,18 @@ static __always_inline struct kup_region *kup_call_region(struct kup_chan *ch)
 	return NULL;
 }
 
+/*
+ * Whose turn is it, as kup_kturn(), and first whether the device still
+ * runs: 1 the kernel's, 0 the process's, < 0 the call fails.
+ */
+static __always_inline int kup_call_turn(struct kup_dev *dev,
+					 struct kup_region *r)
+{
+	if (READ_ONCE(dev->dead))
+		return -ESHUTDOWN;
+	return kup_kturn(r);
+}
+
 /* Leave a data call's read-side section with its result. */
 static __always_inline int kup_call_end(struct kup_chan *ch, int ret)
 	__releases(RCU)
@@ -152,6 +161,24 @@ static bool kup_call_resume(struct kup_chan *ch, struct kup_region *r)
 	same = rcu_dereference(ch->region) == r;
 	kup_op_end(r);
 	return same;
+}
+
+/*
+ * Let others run in the middle of a call: leave the read-side section,
+ * cond_resched(), come back. 0 to go on; -ENOTCONN when the channel no
+ * longer has r (the caller must not touch r any more); -EINTR when the
+ * thread is told to stop or a signal is pending.
+ */
+static int kup_call_resched(struct kup_chan *ch, struct kup_region *r)
+	__must_hold(RCU)
+{
+	kup_call_leave(r);
+	cond_resched();
+	if (!kup_call_resume(ch, r))
+		return -ENOTCONN;
+	if (kup_should_stop() || signal_pending(current))
+		return -EINTR;
+	return 0;
 }
 
 /*
@@ -231,73 +258,6 @@ bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r)
 }
 
 /*
- * The channel cannot go on: the first error sticks. A device shutdown
- * (kup_region_shutdown()) overrides it, whatever the order: the process
- * ends up seeing KUP_STATE_SHUTDOWN with ESHUTDOWN.
- */
-static int kup_break(struct kup_region *r, int err)
-{
-	if (cmpxchg(&r->error, 0, err) == 0) {
-		kup_region_set_state(r, KUP_STATE_BROKEN, err);
-		/*
-		 * X2, pairs with X1 in kup_region_shutdown(): if our state
-		 * landed after the shutdown's, we see its error here and
-		 * publish the shutdown again.
-		 */
-		smp_mb();
-		if (READ_ONCE(r->error) == ESHUTDOWN)
-			kup_region_set_state(r, KUP_STATE_SHUTDOWN,
-					     ESHUTDOWN);
-	}
-	return -READ_ONCE(r->error);
-}
-
-/*
- * Whose turn is it? 1: the kernel's; 0: the process's; < 0: the channel
- * cannot be used. The turn word must be the kernel's expected value or the
- * one before it; anything else is garbage written by the process.
- */
-static __always_inline int kup_kturn(struct kup_dev *dev,
-				     struct kup_region *r)
-{
-	u32 t;
-
-	if (READ_ONCE(dev->dead))
-		return -ESHUTDOWN;
-	if (READ_ONCE(r->dead))
-		return -ENOTCONN;
-	if (READ_ONCE(r->error))
-		return -READ_ONCE(r->error);
-	/*
-	 * P2, pairs with P1 in lib/kup.h (kupi_pass()): the message, len,
-	 * seq and flags written before the pass are visible once the new
-	 * turn is.
-	 */
-	t = smp_load_acquire(&kup_slot(r, r->kslot)->turn);
-	if (t == r->kslots[r->kslot].kturn)
-		return 1;
-	if (t == r->kslots[r->kslot].kturn - 1)
-		return 0;
-	return kup_break(r, EPROTO);
-}
-
-/*
- * The spin budget adapts as in lib/kup.h (kupi_wait()): halved after a
- * wait that slept (down to a sixteenth of the device's budget), doubled
- * back (up to the device's budget) after one that ended while spinning.
- */
-static void kup_spin_adapt(struct kup_region *r, unsigned int max,
-			   unsigned int spun, bool slept)
-{
-	if (slept)
-		r->spin_cur = max(r->spin_cur / 2, max / 16);
-	else if (spun && r->spin_cur < max)
-		r->spin_cur = min(r->spin_cur * 2 + 1, max);
-	else if (r->spin_cur > max)
-		r->spin_cur = max;
-}
-
-/*
  * Spin for the adaptive budget: 1 when the turn came, 0 when the budget
  * ran out, or an error. Inline in kup_serve(): the wait of a busy channel
  * ends here, and returning from a call costs as much as the work.
@@ -316,14 +276,11 @@ static __always_inline int kup_spin_kturn(struct kup_chan *ch,
 	for (i = 1; i < spins; i++) {
 		cpu_relax();
 		if (i % KUP_RESCHED_SPINS == 0) {
-			kup_call_leave(r);
-			cond_resched();
-			if (!kup_call_resume(ch, r))
-				return -ENOTCONN;
-			if (kup_should_stop() || signal_pending(current))
-				return -EINTR;
+			ret = kup_call_resched(ch, r);
+			if (ret)
+				return ret;
 		}
-		ret = kup_kturn(dev, r);
+		ret = kup_call_turn(dev, r);
 		if (ret) {
 			if (ret > 0)
 				kup_spin_adapt(r, max, i, false);
@@ -346,19 +303,21 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 
 	kup_call_leave(r);
 	for (;;) {
-		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
+		WRITE_ONCE(r->ks->kwait, r->kcur + 1);
 		/*
-		 * W1, pairs with W2 in lib/kup.h (kupi_pass()). Need-wakeup,
-		 * waiter half: flag, full barrier, re-check (the wait_event
-		 * condition) and only then sleep: either the process sees
-		 * kwait and calls KUP_IOC_WAKE, or we see its new turn here.
+		 * W1, pairs with W2 in lib/kup.h (kupi_wake_check()).
+		 * Need-wakeup, waiter half: flag, full barrier, re-check (the
+		 * wait_event condition) and only then sleep: either the
+		 * process sees kwait and calls KUP_IOC_WAKE, or we see its new
+		 * turn here.
 		 */
 		smp_mb();
-		ret = wait_event_interruptible(ch->kwq, kup_kturn(dev, r) ||
+		ret = wait_event_interruptible(ch->kwq, kup_call_turn(dev, r) ||
 					       kup_should_stop());
 		WRITE_ONCE(r->ks->kwait, 0);
 		/* The channel's state first: a shutdown is no interruption. */
-		ret = kup_kturn(dev, r) ?: (ret || kup_should_stop() ? -EINTR : 0);
+		ret = kup_call_turn(dev, r) ?:
+		      (ret || kup_should_stop() ? -EINTR : 0);
 		if (ret) {
 			if (ret > 0) {
 				kup_spin_adapt(r, READ_ONCE(dev->spins), 0,
@@ -394,80 +353,13 @@ static __always_inline int kup_wait_kturn(struct kup_chan *ch,
 					  unsigned int flags)
 	__must_hold(RCU)
 {
-	int ret = kup_kturn(ch->dev, r);
+	int ret = kup_call_turn(ch->dev, r);
 
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (flags & KUP_NONBLOCK)
 		return -EAGAIN;
 	return kup_wait_kturn_slow(ch, r);
-}
-
-/*
- * Does the process hold the turn of the slot it waits for? ustate.uwait
- * (slot + 1) names it; it is read once and bounded, 0 or garbage meaning
- * slot 0.
- */
-static bool kup_user_turn(struct kup_region *r)
-{
-	u32 s = READ_ONCE(r->us->uwait) - 1;
-
-	if (s >= r->nslots)
-		s = 0;
-	s = array_index_nospec(s, r->nslots);
-	return READ_ONCE(kup_slot(r, s)->turn) & 1;
-}
-
-/*
- * Wake the process if the slot it sleeps on is now its; defer: from an
- * irq_work (the caller may be in any context, see kup_region_wake_user()).
- */
-static void kup_kwake(struct kup_region *r, bool defer)
-{
-	/*
-	 * W4, pairs with W3 in lib/kup.h (kupi_sleep(), kup_chan_arm()).
-	 * Need-wakeup, waker half: the turn stores before this, a full
-	 * barrier, then the flag. The process may wait for any slot of a
-	 * batch: wake it if that slot is now its.
-	 */
-	smp_mb();
-	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
-		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
-		kup_region_wake_user(r, defer);
-	}
-}
-
-/*
- * Pass the current slot's turn with a message of len bytes, in the slot's
- * line (sflags KUP_SLOT_INLINE) or in its to_user buffer, and move on to
- * the next slot. flags: KUP_MORE, KUP_DEFER.
- */
-static __always_inline void kup_kpass(struct kup_region *r, u32 len,
-				      u32 sflags, unsigned int flags)
-{
-	u32 s = r->kslot;
-	struct kup_slot *slot = kup_slot(r, s);
-	struct kup_kslot *ks = &r->kslots[s];
-	u32 next = ks->kturn + 1;
-
-	WRITE_ONCE(slot->len, len);
-	WRITE_ONCE(slot->seq, next);
-	WRITE_ONCE(slot->flags, sflags);
-	/*
-	 * P3, pairs with P4 in lib/kup.h (kupi_turn()): the process sees the
-	 * message, len, seq and flags before it sees its turn.
-	 */
-	smp_store_release(&slot->turn, next);
-	ks->kturn += 2;
-	ks->consumed = false;
-	r->kslot = s + 1 < r->nslots ? s + 1 : 0;
-	/*
-	 * The last reply of the batch checks for all of them. (Ping-pong has
-	 * no batches: the next receive waits for a process that must be
-	 * awake.)
-	 */
-	if (!(flags & KUP_MORE) || r->nslots == 1)
-		kup_kwake(r, flags & KUP_DEFER);
 }
 
 /*
@@ -483,7 +375,7 @@ static __always_inline void kup_put_reply(struct kup_chan *ch,
 	bool inl = m->len <= KUP_INLINE_MAX;
 	void *dst;
 
-	dst = inl ? kup_slot(r, r->kslot)->data : kup_to_user(r, r->kslot);
+	dst = inl ? kup_slot(r, r->kcur)->data : kup_to_user(r, r->kcur);
 	/*
 	 * An inline message echoed from where it came needs no copy; part of
 	 * one (a reply that points into the message) may overlap its slot.
@@ -497,19 +389,6 @@ static __always_inline void kup_put_reply(struct kup_chan *ch,
 	kup_kpass(r, m->len, inl ? KUP_SLOT_INLINE : 0, flags);
 	/* The data may have been held: end the hold only now. */
 	kup_unhold(ch, false);
-}
-
-/*
- * Whether the current slot has a turn to answer: on a pipelined channel a
- * reply answers a message received on its slot (answering one not yet
- * received would destroy it); a ping-pong channel's turn may be answered
- * unread, as in FreeBSD KUP.
- */
-static __always_inline int kup_can_reply(struct kup_region *r)
-{
-	if (r->nslots > 1 && !r->kslots[r->kslot].consumed)
-		return -EBUSY;
-	return 0;
 }
 
 /*
@@ -626,72 +505,6 @@ int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags)
 }
 EXPORT_SYMBOL_GPL(kup_pass);
 
-/*
- * Take the message of slot s, whose turn the kernel holds: read it once,
- * check it against our own state, then use the copies.
- */
-static __always_inline int kup_take(struct kup_region *r, u32 s,
-				    struct kup_msg *msg)
-{
-	u32 len, seq, sflags;
-
-	if (r->kslots[s].consumed)
-		return -EDEADLK;
-	len = READ_ONCE(kup_slot(r, s)->len);
-	seq = READ_ONCE(kup_slot(r, s)->seq);
-	sflags = READ_ONCE(kup_slot(r, s)->flags);
-	if (seq != r->kslots[s].kturn || len > r->buf_size ||
-	    (sflags & ~KUP_SLOT_INLINE) ||
-	    ((sflags & KUP_SLOT_INLINE) && len > KUP_INLINE_MAX))
-		return kup_break(r, EBADMSG);
-	r->kslots[s].consumed = true;
-	msg->data = sflags & KUP_SLOT_INLINE ? kup_slot(r, s)->data :
-					      kup_to_kernel(r, s);
-	msg->len = len;
-	return 0;
-}
-
-/*
- * Take the message of the current slot, whose turn the kernel holds, and
- * those of the next slots whose turns it holds too, up to max: the
- * number taken, or an error.
- */
-static __always_inline int kup_take_run(struct kup_region *r,
-					struct kup_msg *msgs, u32 max)
-{
-	u32 s = r->kslot, n;
-	int ret;
-
-	ret = kup_take(r, s, &msgs[0]);
-	if (ret)
-		return ret;
-	for (n = 1; n < max && n < r->nslots; n++) {
-		s = s + 1 < r->nslots ? s + 1 : 0;
-		/* P2, pairs with P1 in lib/kup.h (kupi_pass()), as above. */
-		if (smp_load_acquire(&kup_slot(r, s)->turn) !=
-		    r->kslots[s].kturn || r->kslots[s].consumed)
-			break;
-		ret = kup_take(r, s, &msgs[n]);
-		if (ret)
-			return ret;
-	}
-	return n;
-}
-
-/*
- * Give back n messages taken but not answered, from the slot first slots
- * after the current one: the next take reads and checks them again.
- */
-static void kup_untake(struct kup_region *r, u32 first, u32 n)
-{
-	u32 s = (r->kslot + first) % r->nslots;
-
-	for (; n; n--) {
-		r->kslots[s].consumed = false;
-		s = s + 1 < r->nslots ? s + 1 : 0;
-	}
-}
-
 /**
  * kup_recv_batch() - wait for the process's next message, take every one
  *	that waits after it too
@@ -769,6 +582,49 @@ EXPORT_SYMBOL_GPL(kup_recv);
 /* Messages kup_serve() takes at once from a pipelined channel. */
 #define KUP_SERVE_BATCH		16
 
+/*
+ * kup_serve()'s handler loop: hand each of the n messages taken to fn and
+ * send its reply, without looking at the turn again (kup_take_run() took
+ * the turns, and only their holder passes a turn). *sent: the replies
+ * passed, with KUP_MORE (the caller makes the wake-up check). Returns
+ * KUP_SERVE_NEXT when all n are answered; KUP_SERVE_STOP after fn's
+ * reply to stop; KUP_SERVE_HOLD or a negative errno with fn's message
+ * held, unanswered. The messages after the one fn stopped at are given
+ * back (kup_untake()).
+ */
+static __always_inline int kup_serve_run(struct kup_chan *ch,
+					 struct kup_region *r,
+					 kup_serve_fn fn, void *arg,
+					 const struct kup_msg *msgs, int n,
+					 unsigned int defer, int *sent)
+	__must_hold(RCU)
+{
+	struct kup_msg reply;
+	int act, i;
+
+	for (i = 0; i < n; i++) {
+		reply = msgs[i];
+		act = fn(arg, &msgs[i], &reply);
+		if (act >= 0 && act != KUP_SERVE_HOLD &&
+		    reply.len > r->buf_size)
+			act = -EMSGSIZE;
+		if (act < 0 || act == KUP_SERVE_HOLD) {
+			kup_untake(r, 1, n - i - 1);
+			kup_hold(ch, r, 1);
+			*sent = i;
+			return act < 0 ? act : KUP_SERVE_HOLD;
+		}
+		kup_put_reply(ch, r, &reply, KUP_MORE | defer);
+		if (act == KUP_SERVE_STOP) {
+			kup_untake(r, 0, n - i - 1);
+			*sent = i + 1;
+			return KUP_SERVE_STOP;
+		}
+	}
+	*sent = n;
+	return KUP_SERVE_NEXT;
+}
+
 /**
  * kup_serve() - answer messages with a handler, inside one call
  * @dev: the device
@@ -804,25 +660,23 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	      void *arg, unsigned int flags)
 {
 	unsigned int defer = flags & KUP_NONBLOCK ? KUP_DEFER : 0;
-	struct kup_msg msgs[KUP_SERVE_BATCH], reply;
+	struct kup_msg msgs[KUP_SERVE_BATCH];
 	unsigned int since = 0;	/* answered since the last reschedule */
 	struct kup_region *r;
 	u64 done = 0;
 	struct kup_chan *ch;
 	bool more = false;
-	int ret, act, i, n;
+	int ret, act, n, sent;
 
 	ret = kup_call_chan(dev, chan, &ch);
 	if (ret)
 		return ret;
 	rcu_read_lock();
 	r = kup_call_region(ch);
-	if (!r) {
-		ret = -ENOTCONN;
-		goto out;
-	}
+	if (!r)
+		return kup_call_end(ch, -ENOTCONN);
 	for (;;) {
-		ret = kup_kturn(dev, r);
+		ret = kup_call_turn(dev, r);
 		if (!ret) {
 			/* Not ours yet: wake the process for the run so far. */
 			if (more)
@@ -842,33 +696,14 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 			ret = n;
 			break;
 		}
-		for (i = 0; i < n; i++) {
-			reply = msgs[i];
-			act = fn(arg, &msgs[i], &reply);
-			if (act >= 0 && act != KUP_SERVE_HOLD &&
-			    reply.len > r->buf_size)
-				act = -EMSGSIZE;
-			if (act < 0 || act == KUP_SERVE_HOLD) {
-				kup_untake(r, 1, n - i - 1);
-				kup_hold(ch, r, 1);
-				ret = act < 0 ? act : 0;
-				goto end;
-			}
-			/*
-			 * The turn is ours (kup_take_run()), and only its
-			 * holder passes a turn: reply without looking again.
-			 */
-			kup_put_reply(ch, r, &reply, KUP_MORE | defer);
+		act = kup_serve_run(ch, r, fn, arg, msgs, n, defer, &sent);
+		if (sent)
 			more = r->nslots > 1;
-			done++;
-			since++;
-			if (act == KUP_SERVE_STOP) {
-				kup_untake(r, 0, n - i - 1);
-				ret = 0;
-				goto end;
-			}
-		}
-		ret = 0;
+		done += sent;
+		since += sent;
+		ret = act < 0 ? act : 0;
+		if (act != KUP_SERVE_NEXT)
+			break;
 		if (since < KUP_SERVE_RESCHED)
 			continue;
 		if (flags & KUP_NONBLOCK)
@@ -877,21 +712,13 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 		if (more)
 			kup_kwake(r, defer);
 		more = false;
-		kup_call_leave(r);
-		cond_resched();
-		if (!kup_call_resume(ch, r)) {
-			ret = -ENOTCONN;
-			goto out;
-		}
-		if (kup_should_stop() || signal_pending(current)) {
-			ret = -EINTR;
+		/* On -ENOTCONN r may be gone: more is false here. */
+		ret = kup_call_resched(ch, r);
+		if (ret)
 			break;
-		}
 	}
-end:
 	if (more)
 		kup_kwake(r, defer);
-out:
 	return kup_call_end(ch, ret ? ret : min_t(u64, done, INT_MAX));
 }
 EXPORT_SYMBOL_GPL(kup_serve);
@@ -937,7 +764,7 @@ static void kup_end_gen(struct kup_chan *ch, u64 gen)
 	 */
 	if (r && r->gen == gen && !READ_ONCE(r->dead) &&
 	    !READ_ONCE(ch->dev->dead))
-		kup_break(r, ECONNRESET);
+		kup_region_break(r, ECONNRESET);
 	rcu_read_unlock();
 	if (cmpxchg(&ch->bound, gen, 0) == gen)
 		kup_dev_kick(ch->dev, KUP_KICK_ATTACH);
@@ -950,13 +777,13 @@ static void kup_end_gen(struct kup_chan *ch, u64 gen)
  *
  * Ends every hold and the session that kup_wait_channel() started on
  * @chan: its data calls fail with -ENOTCONN until kup_wait_channel()
- * reports the channel's next attachment. If the process is still attached,
- * its channel breaks with ECONNRESET (it learns that the kernel side
- * stopped), unless the device was shut down (it then sees that). Call it
- * once per session, from the thread that served it, when that session is
- * over for any reason: a call failed because the process detached or broke
- * the channel, or the client stopped on its own. (The FreeBSD-compatible
- * calls do it themselves when they fail.)
+ * reports the channel's next attachment. If the process is still
+ * attached, its channel breaks with ECONNRESET (it learns that the kernel
+ * side stopped), unless the device was shut down (it then sees that).
+ * Call it once per session, from the thread that served it, when that
+ * session is over for any reason: a call failed because the process
+ * detached or broke the channel, or the client stopped on its own. (The
+ * FreeBSD-compatible calls do it themselves when they fail.)
  * Context: any.
  */
 void kup_end_session(struct kup_dev *dev, unsigned int chan)
@@ -1018,7 +845,7 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 		ret = kup_wait_kturn(ch, r, flags);
 	if (!ret) {
 		*size = r->buf_size;
-		buf = kup_to_user(r, r->kslot);
+		buf = kup_to_user(r, r->kcur);
 		/* Hold the region until kup_send_commit(). */
 		kup_hold(ch, r, 1);
 		ch->sending = true;
@@ -1059,10 +886,10 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	ret = -EMSGSIZE;
 	if (len > r->buf_size)
 		goto out;
-	ret = kup_kturn(dev, r);
+	ret = kup_call_turn(dev, r);
 	if (ret <= 0) {
 		/* The hold had the turn: the process took it back. */
-		ret = ret ? ret : kup_break(r, EPROTO);
+		ret = ret ? ret : kup_region_break(r, EPROTO);
 		goto out;
 	}
 	/*
@@ -1070,7 +897,7 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	 * Context: any, so the wake-up is deferred.
 	 */
 	if (len <= KUP_INLINE_MAX) {
-		memcpy(kup_slot(r, r->kslot)->data, kup_to_user(r, r->kslot),
+		memcpy(kup_slot(r, r->kcur)->data, kup_to_user(r, r->kcur),
 		       len);
 		kup_kpass(r, len, KUP_SLOT_INLINE, KUP_DEFER);
 	} else {
@@ -1132,67 +959,6 @@ int kup_chan_slots(struct kup_dev *dev, unsigned int chan)
 }
 EXPORT_SYMBOL_GPL(kup_chan_slots);
 
-/* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
-int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
-{
-	/* Concurrent WAKEs from one process may lose a count: only stats. */
-	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
-	wake_up(&ch->kwq);
-	return 0;
-}
-
-/* poll(): what channel ch shows to file kf. */
-__poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
-{
-	struct kup_region *r;
-	__poll_t mask = 0;
-	u32 err;
-
-	rcu_read_lock();
-	r = rcu_dereference(ch->region);
-	if (r && r->owner == kf) {
-		if (kup_user_turn(r))
-			mask |= EPOLLIN | EPOLLRDNORM;
-		/*
-		 * A shutdown is not an error of this channel: kup_poll()
-		 * reports it as EPOLLHUP once every region says so.
-		 */
-		err = READ_ONCE(r->error);
-		if (err && err != ESHUTDOWN)
-			mask |= EPOLLERR;
-	}
-	rcu_read_unlock();
-	return mask;
-}
-
-static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
-{
-	return READ_ONCE(dev->dead) || READ_ONCE(r->dead) ||
-	       READ_ONCE(r->error) || kup_user_turn(r);
-}
-
-/*
- * KUP_IOC_WAIT: sleep until the process holds the turn (or the channel
- * stops). The library set ustate.uwait and re-checked the turn first, so
- * kup_kwake() wakes us. r is counted in r->inflight (kup_op_begin()).
- */
-int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
-{
-	struct kup_dev *dev = ch->dev;
-	int ret;
-
-	ret = wait_event_interruptible(ch->uwq, kup_user_ready(dev, r));
-	if (ret)
-		return -EINTR;
-	if (READ_ONCE(dev->dead))
-		return -ESHUTDOWN;
-	if (READ_ONCE(r->dead))
-		return -ENOTCONN;
-	if (READ_ONCE(r->error))
-		return -READ_ONCE(r->error);
-	return 0;
-}
-
 /**
  * __kup_recv_flat() - kupdev_receive(): kup_recv(), the message in its buffer
  * @dev: the device
@@ -1225,7 +991,7 @@ void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err)
 		ret = kup_take_run(r, &msg, 1);
 	if (ret > 0) {
 		kup_hold(ch, r, 1);
-		buf = kup_to_kernel(r, r->kslot);
+		buf = kup_to_kernel(r, r->kcur);
 		if (msg.data != buf)
 			memcpy(buf, msg.data, msg.len);
 		if (msg.len < r->buf_size)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The one place for kernel-version differences, force-included into every
- * file (driver/Kbuild). kup is written against current mainline; older
- * kernels get what they lack here, under the mainline name. Where a
- * distribution may backport a change, the test is on the headers of the
- * kernel we build for (KUP_HAVE_* from driver/Kbuild), not on its version.
+ * file of every kup module (compat.mk, which each Kbuild includes). kup is
+ * written against current mainline; older kernels get what they lack
+ * here, under the mainline name. Where a distribution may backport a
+ * change, the test is on the headers of the kernel we build for
+ * (KUP_HAVE_* from compat.mk), not on its version.
  *
  * The oldest kernel: 6.1, the oldest one the test bed boots. (kup needs at
  * least FOLL_LONGTERM pins that fork copies early (5.9), unrcu_pointer()

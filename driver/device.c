@@ -5,10 +5,14 @@
  *
  * Lifetime: a device is referenced by its client (until kup_dev_destroy())
  * and by every open file; the last reference frees it. A channel holds one
- * reference to its attached region, and a detach waits for the kernel
- * calls under way (see chan.c): a detach or a dying process never pulls
- * memory out from under a kernel thread. A hold (a message the client
- * received) keeps the region until it ends.
+ * reference to its attached region. The kernel calls take none of their
+ * own: they use the region inside an RCU read-side section, or counted in
+ * r->inflight while they sleep, and a detach waits for both
+ * (kup_region_kill(); see chan.c): a detach or a dying process never
+ * pulls memory out from under a kernel thread. A hold (a message the
+ * client received) is covered by a second reference, which the channel
+ * keeps from one hold to the next (ch->held) and a detach takes over when
+ * no hold is active.
  *
  * Ownership: a region belongs to the file it was attached through and to
  * the process that attached it (region->owner, region->mm); the channel
@@ -27,10 +31,12 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "chan.h"
 #include "device.h"
 #include "region.h"
+#include "turn.h"
 
-/* kup_wait_channel() and kup_poll() learn of releases and notifies here. */
+/* kup_wait_channel() and poll learn of releases and notifies here. */
 static void kup_dev_wake_files(struct kup_dev *dev)
 {
 	struct kup_file *kf;
@@ -257,7 +263,7 @@ void kup_dev_shutdown(struct kup_dev *dev)
 	 * above already woke its file's pollers (from an irq_work, at any
 	 * time), and one woken then must not see EPOLLHUP while its own
 	 * channel, later in the loop, still looks attached. Pairs with
-	 * smp_load_acquire() in kup_poll().
+	 * smp_load_acquire() in kup_fop_poll().
 	 */
 	smp_store_release(&dev->hup, true);
 	mutex_unlock(&dev->lock);
@@ -404,7 +410,7 @@ EXPORT_SYMBOL_GPL(kup_wait_channel);
 
 /* File operations */
 
-static int kup_open(struct inode *inode, struct file *file)
+static int kup_fop_open(struct inode *inode, struct file *file)
 {
 	struct kup_dev *dev = container_of(file->private_data, struct kup_dev,
 					   misc);
@@ -468,7 +474,7 @@ static void kup_chan_finish_detach(struct kup_chan *ch, struct kup_region *r)
 	kup_region_put_killed(r);
 }
 
-static int kup_release_file(struct inode *inode, struct file *file)
+static int kup_fop_release(struct inode *inode, struct file *file)
 {
 	struct kup_file *kf = file->private_data;
 	struct kup_dev *dev = kf->dev;
@@ -670,6 +676,67 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 	return ret;
 }
 
+/* KUP_IOC_WAKE: the process passed the turn and saw kstate.kwait. */
+static int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
+{
+	/* Concurrent WAKEs from one process may lose a count: only stats. */
+	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
+	wake_up(&ch->kwq);
+	return 0;
+}
+
+/* poll(): what channel ch shows to file kf. */
+static __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
+{
+	struct kup_region *r;
+	__poll_t mask = 0;
+	u32 err;
+
+	rcu_read_lock();
+	r = rcu_dereference(ch->region);
+	if (r && r->owner == kf) {
+		if (kup_user_turn(r))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		/*
+		 * A shutdown is not an error of this channel: kup_fop_poll()
+		 * reports it as EPOLLHUP once every region says so.
+		 */
+		err = READ_ONCE(r->error);
+		if (err && err != ESHUTDOWN)
+			mask |= EPOLLERR;
+	}
+	rcu_read_unlock();
+	return mask;
+}
+
+static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
+{
+	return READ_ONCE(dev->dead) || READ_ONCE(r->dead) ||
+	       READ_ONCE(r->error) || kup_user_turn(r);
+}
+
+/*
+ * KUP_IOC_WAIT: sleep until the process holds the turn (or the channel
+ * stops). The library set ustate.uwait and re-checked the turn first, so
+ * kup_kwake() wakes us. r is counted in r->inflight (kup_op_begin()).
+ */
+static int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
+{
+	struct kup_dev *dev = ch->dev;
+	int ret;
+
+	ret = wait_event_interruptible(ch->uwq, kup_user_ready(dev, r));
+	if (ret)
+		return -EINTR;
+	if (READ_ONCE(dev->dead))
+		return -ESHUTDOWN;
+	if (READ_ONCE(r->dead))
+		return -ENOTCONN;
+	if (READ_ONCE(r->error))
+		return -READ_ONCE(r->error);
+	return 0;
+}
+
 /* KUP_IOC_WAKE, KUP_IOC_WAIT */
 static long kup_ioctl_chan(struct kup_file *kf, void __user *argp, bool wait)
 {
@@ -710,7 +777,8 @@ static long kup_ioctl_eventfd(struct kup_file *kf, void __user *argp)
 	return ret;
 }
 
-static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+static long kup_fop_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
 {
 	struct kup_file *kf = file->private_data;
 	void __user *argp = (void __user *)arg;
@@ -742,29 +810,31 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
  * the kernel's pass (see kup_kwake()); lib/kup.h kup_chan_arm() does that
  * for event loops.
  */
-static __poll_t kup_poll(struct file *file, poll_table *wait)
+static __poll_t kup_fop_poll(struct file *file, poll_table *wait)
 {
 	struct kup_file *kf = file->private_data;
 	struct kup_dev *dev = kf->dev;
 	__poll_t mask = 0;
 	unsigned int i;
+	bool hup;
 
 	poll_wait(file, &kf->poll_wq, wait);
+	/* Pairs with smp_store_release() in kup_dev_shutdown(). */
+	hup = smp_load_acquire(&dev->hup);
 	for (i = 0; i < dev->nchan; i++)
 		mask |= kup_chan_poll(&dev->chans[i], kf);
 	if (atomic64_read(&dev->notify_count) != READ_ONCE(kf->notify_seen))
 		mask |= EPOLLPRI;
-	/* Pairs with smp_store_release() in kup_dev_shutdown(). */
-	if (smp_load_acquire(&dev->hup))
+	if (hup)
 		mask |= EPOLLHUP;
 	return mask;
 }
 
 static const struct file_operations kup_fops = {
 	.owner = THIS_MODULE,
-	.open = kup_open,
-	.release = kup_release_file,
-	.unlocked_ioctl = kup_ioctl,
+	.open = kup_fop_open,
+	.release = kup_fop_release,
+	.unlocked_ioctl = kup_fop_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.poll = kup_poll,
+	.poll = kup_fop_poll,
 };

@@ -106,19 +106,5 @@ struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 #define KUP_KICK_ATTACH		0	/* kup_wait_channel() */
 #define KUP_KICK_FILES		1	/* every poller of the device */
 void kup_dev_kick(struct kup_dev *dev, unsigned int what);
-bool kup_should_stop(void);
-
-/* chan.c: the user-side ioctls of the turn protocol */
-int kup_chan_wake(struct kup_chan *ch, struct kup_region *r);
-int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r);
-__poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf);
-bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r);
-struct kup_region *kup_op_begin(struct kup_chan *ch);
-void kup_op_end(struct kup_region *r);
-/* chan.c: the FreeBSD-compatible calls (kupdev.c) */
-void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err);
-u64 __kup_session(struct kup_dev *dev, unsigned int chan);
-void __kup_session_failed(struct kup_dev *dev, unsigned int chan, u64 gen,
-			  int ret);
 
 #endif /* _KUP_DEVICE_H */

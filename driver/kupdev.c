@@ -11,6 +11,7 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 
+#include "chan.h"
 #include "device.h"
 
 struct kupdev_softc {

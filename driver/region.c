@@ -278,24 +278,47 @@ void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
 	smp_store_release(&r->ks->state, state);
 	/*
 	 * Threads asleep in KUP_IOC_WAIT, poll and the eventfd must learn
-	 * that the channel stopped. Any context (kup_break() runs in kernel
-	 * calls made from any context): deferred.
+	 * that the channel stopped. Any context (kup_region_break() runs in
+	 * kernel calls made from any context): deferred.
 	 */
 	kup_region_wake_user(r, true);
 }
 
 /*
  * The device shut down: the region's last state, which no break can
- * override (kup_break() in chan.c).
+ * override (kup_region_break()).
  */
 void kup_region_shutdown(struct kup_region *r)
 {
 	/*
-	 * X1, pairs with X2 in kup_break(): xchg() is fully ordered, so a
-	 * break whose state lands after ours sees ESHUTDOWN in r->error.
+	 * X1, pairs with X2 in kup_region_break(): xchg() is fully ordered,
+	 * so a break whose state lands after ours sees ESHUTDOWN in r->error.
 	 */
 	xchg(&r->error, ESHUTDOWN);
 	kup_region_set_state(r, KUP_STATE_SHUTDOWN, ESHUTDOWN);
+}
+
+/*
+ * The channel cannot go on: the first error sticks. A device shutdown
+ * (kup_region_shutdown()) overrides it, whatever the order: the process
+ * ends up seeing KUP_STATE_SHUTDOWN with ESHUTDOWN. Context: any.
+ * Return: the negative errno the channel stopped with.
+ */
+int kup_region_break(struct kup_region *r, int err)
+{
+	if (cmpxchg(&r->error, 0, err) == 0) {
+		kup_region_set_state(r, KUP_STATE_BROKEN, err);
+		/*
+		 * X2, pairs with X1 in kup_region_shutdown(): if our state
+		 * landed after the shutdown's, we see its error here and
+		 * publish the shutdown again.
+		 */
+		smp_mb();
+		if (READ_ONCE(r->error) == ESHUTDOWN)
+			kup_region_set_state(r, KUP_STATE_SHUTDOWN,
+					     ESHUTDOWN);
+	}
+	return -READ_ONCE(r->error);
 }
 
 /*
@@ -392,7 +415,7 @@ static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
 	r->slots = r->vaddr + KUP_SLOT_OFF;
 	r->to_kernel = r->vaddr + base;
 	r->to_user = r->to_kernel + (size_t)r->nslots * r->buf_size;
-	r->kslot = 0;
+	r->kcur = 0;
 	r->spin_cur = U32_MAX;	/* clamped to the device's budget */
 	for (i = 0; i < r->nslots; i++) {
 		struct kup_slot *s = kup_slot(r, i);

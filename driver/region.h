@@ -23,7 +23,7 @@ struct kup_kslot {
 /*
  * A user region pinned and mapped into the kernel. The pointers below are
  * computed by the kernel from its own layout and never re-read from the
- * region. The kernel-side protocol state (kslots, kslot) lives here, in
+ * region. The kernel-side protocol state (kslots, kcur) lives here, in
  * kernel memory, where the process cannot change it.
  */
 struct kup_region {
@@ -55,7 +55,7 @@ struct kup_region {
 	u32 nslots;
 
 	struct kup_kslot *kslots;
-	u32 kslot;		/* the slot the kernel works on: round-robin */
+	u32 kcur;		/* the slot the kernel works on: round-robin */
 	u32 spin_cur;		/* adaptive spin budget of kernel waiters */
 	u32 error;		/* positive errno once the channel broke */
 	u64 kwakeups;		/* private copies of the kstate counters */
@@ -91,6 +91,7 @@ void kup_region_put(struct kup_region *r);
 void kup_region_put_sync(struct kup_region *r);
 void kup_region_set_state(struct kup_region *r, u32 state, u32 error);
 void kup_region_shutdown(struct kup_region *r);
+int kup_region_break(struct kup_region *r, int err);
 void kup_region_kill(struct kup_region *r);
 void kup_region_put_killed(struct kup_region *r);
 void kup_region_wake_user(struct kup_region *r, bool defer);

@@ -155,18 +155,20 @@ static_assert(sizeof(struct kup_info) == 64 &&
 #define KUPLIB_COLD	KUPLIB_INLINE
 #endif
 
-/* Flags of the data-path calls */
-#define KUP_NONBLOCK	0x1U	/* -EAGAIN instead of waiting */
-#define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
 /*
- * kup_send(), kup_pass() on a pipelined channel: another send follows at
- * once; skip the wake-up check, which the next send without KUP_MORE makes
- * for all of them, or whatever ends the burst first: a send that fails
- * (-ENOBUFS on a full pipeline, -EMSGSIZE), a receive that would wait,
- * kup_chan_arm(). So "while (kup_send(ch, m, n, KUP_MORE) == 0);" then
- * kup_recv() is fine. Ignored on ping-pong channels.
+ * Flags of the data-path calls: KUP_NONBLOCK (-EAGAIN instead of waiting)
+ * and KUP_MORE, shared with the kernel API (include/uapi/linux/kup.h),
+ * and KUP_SPIN_ONLY, user space's own.
+ *
+ * KUP_MORE on kup_send(), kup_pass() on a pipelined channel: another send
+ * follows at once; skip the wake-up check, which the next send without
+ * KUP_MORE makes for all of them, or whatever ends the burst first: a
+ * send that fails (-ENOBUFS on a full pipeline, -EMSGSIZE), a receive that
+ * would wait, kup_chan_arm(). So
+ *	while (kup_send(ch, m, n, KUP_MORE) == 0);
+ * then kup_recv() is fine. Ignored on ping-pong channels.
  */
-#define KUP_MORE	0x4U
+#define KUP_SPIN_ONLY	0x2U	/* wait by polling only, never sleep */
 
 #define KUP_DEFAULT_SPINS	(1U << 10)
 /*
@@ -656,7 +658,7 @@ KUPLIB_HOT int kupi_turn(const struct kup_channel *ch, uint32_t s)
 	if (ret)
 		return ret;
 	/*
-	 * P4, pairs with P3 in driver/chan.c (kup_kpass()): the kernel's
+	 * P4, pairs with P3 in driver/turn.h (kup_kpass()): the kernel's
 	 * message, len, seq and flags are visible once the turn is.
 	 */
 	t = kup_smp_load_acquire(&kupi_slot(ch, s)->turn);
@@ -716,7 +718,7 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 
 	kup_write_once(&ch->us->uwait, s + 1);
 	/*
-	 * W3, pairs with W4 in driver/chan.c (kup_kwake()), between the
+	 * W3, pairs with W4 in driver/turn.h (kup_kwake()), between the
 	 * kernel's turn store and its uwait load: either the kernel sees
 	 * uwait and wakes us, or we see its turn here.
 	 */
@@ -877,7 +879,7 @@ KUPLIB_HOT void kupi_pass(struct kup_channel *ch, uint32_t len,
 	kup_write_once(&slot->seq, next);
 	kup_write_once(&slot->flags, sflags);
 	/*
-	 * P1, pairs with P2 in driver/chan.c (kup_kturn(), kup_take_run()):
+	 * P1, pairs with P2 in driver/turn.h (kup_kturn(), kup_take_run()):
 	 * the kernel sees our message, len, seq and flags before it sees its
 	 * turn.
 	 */
@@ -940,7 +942,7 @@ KUPLIB_HOT int kup_pass(struct kup_channel *ch, unsigned int flags)
  */
 KUPLIB_HOT int kupi_msg_waiting(const struct kup_channel *ch, uint32_t s)
 {
-	/* P4, pairs with P3 in driver/chan.c (kup_kpass()). */
+	/* P4, pairs with P3 in driver/turn.h (kup_kpass()). */
 	return !ch->consumed[s] &&
 	       kup_smp_load_acquire(&kupi_slot(ch, s)->turn) == ch->uturn[s];
 }
@@ -1064,7 +1066,7 @@ KUPLIB_INLINE int kup_chan_arm(struct kup_channel *ch)
 	kupi_end_burst(ch);
 	kup_write_once(&ch->us->uwait, ch->urecv + 1);
 	/*
-	 * W3 as in kupi_sleep(), pairs with W4 in driver/chan.c
+	 * W3 as in kupi_sleep(), pairs with W4 in driver/turn.h
 	 * (kup_kwake()): the kernel sees uwait, or we see its turn below.
 	 */
 	kup_smp_mb();

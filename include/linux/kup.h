@@ -37,10 +37,10 @@
  * call after that belongs to the next attachment.
  *
  * Contexts: kup_dev_create(), kup_dev_destroy(), kup_dev_shutdown() and
- * every blocking call (flags without KUP_NONBLOCK, kup_wait_channel()) may
- * sleep and need process context, for example a kthread or a workqueue;
- * no particular process is needed. With KUP_NONBLOCK, kup_send(),
- * kup_send_batch(), kup_pass(), kup_recv(), kup_recv_batch(),
+ * every call whose flags lack KUP_NONBLOCK (kup_wait_channel(dev, 0)
+ * included) may sleep and need process context, for example a kthread or
+ * a workqueue; no particular process is needed. With KUP_NONBLOCK,
+ * kup_send(), kup_send_batch(), kup_pass(), kup_recv(), kup_recv_batch(),
  * kup_send_buf() and kup_serve(), and always kup_release(),
  * kup_end_session(), kup_send_commit(), kup_chan_buf_size(),
  * kup_chan_slots() and kup_notify(), never sleep, take no lock that a
@@ -57,10 +57,10 @@
  * process holds the first turn of every slot; kup_recv() takes the next
  * slot in round-robin order and kup_send()/kup_pass() answer on that same
  * slot, then move on (-EBUSY if its message was not received: a reply
- * never destroys a message unread). A loop of recv + send drains a whole batch without
- * sleeping; kup_recv_batch() takes every message waiting at once, and
- * KUP_MORE on all replies but the last makes one wake-up check per batch
- * (kup_send_batch() sends them all in one call).
+ * never destroys a message unread). A loop of recv + send drains a whole
+ * batch without sleeping; kup_recv_batch() takes every message waiting at
+ * once, and KUP_MORE on all replies but the last makes one wake-up check
+ * per batch (kup_send_batch() sends them all in one call).
  *
  * kup_serve() is the fast path of a thread that serves a channel: a
  * handler, which must not sleep, answers each message inside one call,
@@ -87,19 +87,19 @@
 #define _LINUX_KUP_H
 
 #include <linux/types.h>
+#include <uapi/linux/kup.h>
 
 struct kup_dev;
 
-/* Fail with -EAGAIN instead of waiting. */
-#define KUP_NONBLOCK		0x1U
 /*
- * kup_send(), kup_pass(): another reply of the same batch follows at once;
- * skip the wake-up check, which the last reply (without KUP_MORE) makes
- * for the whole batch. A reply with KUP_MORE must be followed by one
- * without, or a process that sleeps waiting for it is not woken. Ignored
- * on ping-pong channels.
+ * Flags of the data calls, defined in the uapi header with the same values
+ * as lib/kup.h's: KUP_NONBLOCK fails with -EAGAIN instead of waiting.
+ * KUP_MORE on kup_send(), kup_pass(): another reply of the same batch
+ * follows at once; skip the wake-up check, which the last reply (without
+ * KUP_MORE) makes for the whole batch. A reply with KUP_MORE must be
+ * followed by one without, or a process that sleeps waiting for it is not
+ * woken. Ignored on ping-pong channels.
  */
-#define KUP_MORE		0x2U
 
 /* A message received by kup_recv_batch(). */
 struct kup_msg {

@@ -2,11 +2,12 @@
 /*
  * A fake kup kernel peer for host tests of lib/kup.h; see fake_kernel.h.
  *
- * The names follow driver/chan.c, driver/device.c and driver/region.c so
- * that each function here can be read against the one it plays. The
- * kernel's READ_ONCE/WRITE_ONCE are relaxed atomics, smp_load_acquire and
- * smp_store_release are acquire and release atomics, smp_mb() is a
- * sequentially consistent fence; wait queues are condition variables.
+ * The names follow driver/turn.h, driver/chan.c, driver/device.c and
+ * driver/region.c so that each function here can be read against the one
+ * it plays. The kernel's READ_ONCE/WRITE_ONCE are relaxed atomics,
+ * smp_load_acquire and smp_store_release are acquire and release atomics,
+ * smp_mb() is a sequentially consistent fence; wait queues are condition
+ * variables.
  */
 #define _GNU_SOURCE
 #include "fake_kernel.h"
@@ -72,7 +73,7 @@ struct fk_region {
 	uint32_t nslots;
 	/* Kernel-side protocol state: the session thread's only. */
 	struct fk_kslot kslots[KUP_MAX_SLOTS];
-	uint32_t kslot;
+	uint32_t kcur;
 	uint32_t spin_cur;
 	bool more;		/* replies passed with FK_MORE, not checked */
 	uint64_t kwakeups;
@@ -277,7 +278,7 @@ static void fk_region_format(struct fk_region *r, size_t base, uint32_t chan)
 	r->slots = r->vaddr + 3 * KUP_LINE_SIZE;
 	r->to_kernel = r->vaddr + base;
 	r->to_user = r->to_kernel + (size_t)r->nslots * r->buf_size;
-	r->kslot = 0;
+	r->kcur = 0;
 	r->spin_cur = UINT32_MAX;
 	for (i = 0; i < r->nslots; i++) {
 		struct kup_slot *s = fk_slot(r, i);
@@ -357,7 +358,7 @@ static void fk_region_kill(struct fk_region *r)
 	}
 }
 
-/* chan.c */
+/* turn.h, chan.c */
 
 static int fk_op_begin(struct fk_region *r)
 {
@@ -386,7 +387,7 @@ static void fk_wake_all(struct fk_chan *ch)
 	pthread_mutex_unlock(&ch->mu);
 }
 
-/* kup_break(); the fake also wakes a process asleep in KUP_IOC_WAIT. */
+/* kup_region_break(); the fake also wakes a process asleep in KUP_IOC_WAIT. */
 static int fk_kbreak(struct fk_region *r, uint32_t err)
 {
 	uint32_t zero = 0;
@@ -415,13 +416,13 @@ static int fk_kturn_check(struct fk_region *r, bool may_break)
 	if (err)
 		return -(int)err;
 	/*
-	 * As smp_load_acquire(&slot->turn) in driver/chan.c: pairs with the
+	 * As smp_load_acquire(&slot->turn) in driver/turn.h: pairs with the
 	 * release store of slot.turn in lib/kup.h.
 	 */
-	t = LOAD_ACQ(fk_slot(r, r->kslot)->turn);
-	if (t == r->kslots[r->kslot].kturn)
+	t = LOAD_ACQ(fk_slot(r, r->kcur)->turn);
+	if (t == r->kslots[r->kcur].kturn)
 		return 1;
-	if (t == r->kslots[r->kslot].kturn - 1)
+	if (t == r->kslots[r->kcur].kturn - 1)
 		return 0;
 	return may_break ? fk_kbreak(r, EPROTO) : -EPROTO;
 }
@@ -476,7 +477,7 @@ static int fk_sleep_kturn(struct fk_region *r)
 
 	fk_deadline(&end, fk_timeout_ms(r->dev));
 	for (;;) {
-		WRITE_ONCE(r->ks->kwait, r->kslot + 1);
+		WRITE_ONCE(r->ks->kwait, r->kcur + 1);
 		/*
 		 * Need-wakeup, waiter half, as smp_mb() in driver/chan.c
 		 * (kup_sleep_kturn): pairs with the full barrier between the
@@ -502,7 +503,7 @@ static int fk_sleep_kturn(struct fk_region *r)
 		WRITE_ONCE(r->ks->kwait, 0);
 		if (lost)
 			fk_fail("channel %u: lost wake-up: slot %u was the kernel's for %u ms, nobody woke it",
-				ch->index, r->kslot, fk_timeout_ms(r->dev));
+				ch->index, r->kcur, fk_timeout_ms(r->dev));
 		ret = fk_kturn(r);
 		if (ret) {
 			if (ret > 0) {
@@ -531,7 +532,7 @@ static void fk_kwake(struct fk_region *r)
 	struct fk_chan *ch = r->ch;
 
 	/*
-	 * Need-wakeup, waker half, as smp_mb() in driver/chan.c (kup_kwake):
+	 * Need-wakeup, waker half, as smp_mb() in driver/turn.h (kup_kwake):
 	 * pairs with the full barrier between setting ustate.uwait and
 	 * re-checking the turn in lib/kup.h.
 	 */
@@ -571,7 +572,7 @@ static int fk_wait_kturn(struct fk_region *r, unsigned int flags)
 static void fk_kpass(struct fk_region *r, uint32_t len, uint32_t seq_delta,
 		     uint32_t flags, uint32_t turn_delta, bool more)
 {
-	uint32_t s = r->kslot;
+	uint32_t s = r->kcur;
 	struct kup_slot *slot = fk_slot(r, s);
 	struct fk_kslot *ks = &r->kslots[s];
 	uint32_t next = ks->kturn + 1;
@@ -580,13 +581,13 @@ static void fk_kpass(struct fk_region *r, uint32_t len, uint32_t seq_delta,
 	WRITE_ONCE(slot->seq, next + seq_delta);
 	WRITE_ONCE(slot->flags, flags);
 	/*
-	 * As smp_store_release(&slot->turn) in driver/chan.c: pairs with the
+	 * As smp_store_release(&slot->turn) in driver/turn.h: pairs with the
 	 * acquire load of slot.turn in lib/kup.h.
 	 */
 	STORE_REL(slot->turn, next + turn_delta);
 	ks->kturn += 2;
 	ks->consumed = false;
-	r->kslot = s + 1 < r->nslots ? s + 1 : 0;
+	r->kcur = s + 1 < r->nslots ? s + 1 : 0;
 	if (!more || r->nslots == 1)
 		fk_kwake(r);
 	else
@@ -596,7 +597,7 @@ static void fk_kpass(struct fk_region *r, uint32_t len, uint32_t seq_delta,
 /* kup_take(): read once, check against our own state, then copy. */
 static ssize_t fk_take(struct fk_region *r, void *buf)
 {
-	uint32_t s = r->kslot, len, seq, sflags;
+	uint32_t s = r->kcur, len, seq, sflags;
 	struct kup_slot *slot = fk_slot(r, s);
 
 	if (r->kslots[s].consumed)
@@ -663,7 +664,7 @@ int fk_ready(struct fk_sess *s, uint32_t ahead)
 		return ret;
 	ret = fk_kturn(r);
 	if (ret >= 0) {
-		i = (r->kslot + ahead) % r->nslots;
+		i = (r->kcur + ahead) % r->nslots;
 		/* As in kup_take_run(): pairs with the release in lib/kup.h */
 		ret = LOAD_ACQ(fk_slot(r, i)->turn) == r->kslots[i].kturn &&
 		      !r->kslots[i].consumed;
@@ -693,8 +694,8 @@ static int fk_put(struct fk_sess *s, const void *data, uint32_t len,
 	}
 	if (sflags < 0) {
 		if (len)
-			memcpy(inl ? fk_slot(r, r->kslot)->data :
-			       r->to_user + (size_t)r->kslot * r->buf_size,
+			memcpy(inl ? fk_slot(r, r->kcur)->data :
+			       r->to_user + (size_t)r->kcur * r->buf_size,
 			       data, len);
 		sflags = inl ? KUP_SLOT_INLINE : 0;
 	}
@@ -902,7 +903,7 @@ int fk_detach(struct fk_dev *dev, uint32_t chan)
 	return 0;
 }
 
-/* kup_release_file() */
+/* kup_fop_release() */
 static void fk_release_file(struct fk_file *kf)
 {
 	struct fk_dev *dev = kf->dev;

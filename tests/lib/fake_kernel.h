@@ -4,9 +4,10 @@
  *
  * It plays the roles of driver/device.c (the ioctls the library makes:
  * INFO, ATTACH, DETACH, WAKE, WAIT, EVENTFD; open and close of the device
- * file) and of driver/chan.c (the kernel half of the turn protocol) with
- * the same memory orders: an acquire load of slot.turn, a release store
- * to pass it, a full barrier and the kwait / uwait need-wakeup protocol.
+ * file) and of driver/turn.h and driver/chan.c (the kernel half of the
+ * turn protocol) with the same memory orders: an acquire load of
+ * slot.turn, a release store to pass it, a full barrier and the kwait /
+ * uwait need-wakeup protocol.
  * Like the driver it reads every value from the region once, bounds it and
  * keeps its own expected turn; garbage breaks the channel.
  *
@@ -36,9 +37,9 @@
 
 #include <linux/kup.h>
 
-/* Flags of the kernel API, as in include/linux/kup.h */
-#define FK_NONBLOCK	0x1U
-#define FK_MORE		0x4U
+/* Flags of the kernel API: the uapi header's, as include/linux/kup.h's */
+#define FK_NONBLOCK	KUP_NONBLOCK
+#define FK_MORE		KUP_MORE
 
 #define FK_MAX_CHAN	8
 

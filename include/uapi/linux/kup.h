@@ -164,6 +164,19 @@ struct kup_ustate {
 	__u64 reserved[7];
 };
 
+/*
+ * Flags of the data calls, with the same meaning on both sides: lib/kup.h
+ * (kup_send(), kup_recv(), ...) and the kernel API (include/linux/kup.h).
+ */
+#define KUP_NONBLOCK		0x1U	/* -EAGAIN instead of waiting */
+/*
+ * A send (a reply, in the kernel) on a pipelined channel: another of the
+ * same batch follows at once; skip the wake-up check (need-wakeup, above),
+ * which the last one, without KUP_MORE, makes for the whole batch.
+ * Ignored on ping-pong channels.
+ */
+#define KUP_MORE		0x4U
+
 /* struct kup_slot.flags */
 #define KUP_SLOT_INLINE		0x1U	/* the message is in slot.data */
 #define KUP_INLINE_MAX		(KUP_LINE_SIZE - 16)
