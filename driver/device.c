@@ -680,7 +680,7 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 static int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
 {
 	/* Concurrent WAKEs from one process may lose a count: only stats. */
-	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
+	WRITE_ONCE(r->ks->kwait_wakeups, ++r->kwait_wakeups);
 	wake_up(&ch->kwq);
 	return 0;
 }

@@ -58,8 +58,8 @@ struct kup_region {
 	u32 kcur;		/* the slot the kernel works on: round-robin */
 	u32 spin_cur;		/* adaptive spin budget of kernel waiters */
 	u32 error;		/* positive errno once the channel broke */
-	u64 kwakeups;		/* private copies of the kstate counters */
-	u64 uwakeups;
+	u64 uwait_wakeups;	/* private copies of the kstate counters */
+	u64 kwait_wakeups;
 	struct eventfd_ctx __rcu *evfd;	/* KUP_IOC_EVENTFD */
 	bool dead;		/* detached: every kernel call fails */
 };

@@ -119,7 +119,7 @@ static inline void kup_kwake(struct kup_region *r, bool defer)
 	 */
 	smp_mb();
 	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
-		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
+		WRITE_ONCE(r->ks->uwait_wakeups, ++r->uwait_wakeups);
 		kup_region_wake_user(r, defer);
 	}
 }

@@ -302,9 +302,9 @@ static long evfd_wait(int efd, int ms)
 	return evfd_take(efd);
 }
 
-static unsigned long long kwakeups(const struct kup_channel *ch)
+static unsigned long long uwait_wakeups(const struct kup_channel *ch)
 {
-	return __atomic_load_n(&ch->ks->kwakeups, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&ch->ks->uwait_wakeups, __ATOMIC_ACQUIRE);
 }
 
 /* Slot s's turn word. */
@@ -790,7 +790,7 @@ TEST_F_TIMEOUT(kapi, batch_of_64_slots, KAPI_TIMEOUT)
 
 /*
  * claim 5: replies with KUP_MORE make no wake-up check; the last reply
- * without it makes one for the whole batch (kstate.kwakeups, the
+ * without it makes one for the whole batch (kstate.uwait_wakeups, the
  * eventfd), and so does one kup_send_batch().
  */
 TEST_F_TIMEOUT(kapi, more_one_wakeup_per_batch, KAPI_TIMEOUT)
@@ -808,7 +808,7 @@ TEST_F_TIMEOUT(kapi, more_one_wakeup_per_batch, KAPI_TIMEOUT)
 	ASSERT_EQ(0, kup_chan_set_eventfd(ch, efd));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(0, kup_send(ch, msg[i], 2, i < 3 ? KUP_MORE : 0));
-	k0 = kwakeups(ch);
+	k0 = uwait_wakeups(ch);
 	/* Armed for slot 0, whose reply comes first. */
 	ASSERT_EQ(0, kup_chan_arm(ch));
 	EXPECT_EQ(1, ch->us->uwait);
@@ -816,29 +816,29 @@ TEST_F_TIMEOUT(kapi, more_one_wakeup_per_batch, KAPI_TIMEOUT)
 	kt_stage(_metadata, &self->kt, 1);
 	/* Slot 0's reply is here, with no wake-up. */
 	EXPECT_EQ(3, turn_of(ch, 0));
-	EXPECT_EQ(k0, kwakeups(ch));
+	EXPECT_EQ(k0, uwait_wakeups(ch));
 	EXPECT_EQ(-EAGAIN, evfd_take(efd));
 	ASSERT_EQ(0, kt_resume(&self->kt));
 	kt_stage(_metadata, &self->kt, 2);
 	EXPECT_EQ(3, turn_of(ch, 2));
-	EXPECT_EQ(k0, kwakeups(ch));
+	EXPECT_EQ(k0, uwait_wakeups(ch));
 	EXPECT_EQ(-EAGAIN, evfd_take(efd));
 	ASSERT_EQ(0, kt_resume(&self->kt));
 	kt_stage(_metadata, &self->kt, 3);
 	/* The last reply's check: one wake-up for the four. */
 	EXPECT_EQ(3, turn_of(ch, 3));
-	EXPECT_EQ(k0 + 1, kwakeups(ch));
+	EXPECT_EQ(k0 + 1, uwait_wakeups(ch));
 	EXPECT_EQ(1, evfd_take(efd));
 	kup_chan_disarm(ch);
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(0, recv_str(&self->kt, ch, msg[i]));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(0, kup_send(ch, msg2[i], 2, i < 3 ? KUP_MORE : 0));
-	k0 = kwakeups(ch);
+	k0 = uwait_wakeups(ch);
 	ASSERT_EQ(0, kup_chan_arm(ch));
 	ASSERT_EQ(0, kt_resume(&self->kt));
 	kt_pass(_metadata, &self->kt, &r);
-	EXPECT_EQ(k0 + 1, kwakeups(ch));
+	EXPECT_EQ(k0 + 1, uwait_wakeups(ch));
 	/* The batch's one wake-up, and the session's end (the check's). */
 	EXPECT_EQ(2, evfd_take(efd));
 	kup_chan_disarm(ch);
@@ -858,11 +858,11 @@ TEST_F_TIMEOUT(kapi, more_ignored_on_ping_pong, KAPI_TIMEOUT)
 	ASSERT_LE(0, efd);
 	ASSERT_EQ(0, kup_chan_attach(self->dev, 0, 4096, 0, &ch));
 	ASSERT_EQ(0, kup_chan_set_eventfd(ch, efd));
-	k0 = kwakeups(ch);
+	k0 = uwait_wakeups(ch);
 	ASSERT_EQ(0, kup_chan_arm(ch));
 	ASSERT_EQ(0, kt_run(&self->kt, "more_pingpong 0"));
 	kt_pass(_metadata, &self->kt, &r);
-	EXPECT_EQ(k0 + 1, kwakeups(ch));
+	EXPECT_EQ(k0 + 1, uwait_wakeups(ch));
 	/* The send's wake-up, and the session's end (the check's). */
 	EXPECT_EQ(2, evfd_take(efd));
 	kup_chan_disarm(ch);

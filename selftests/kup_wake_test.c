@@ -111,7 +111,7 @@ TEST_F(wake, epoll_wakes_on_kernel_pass)
 	EXPECT_EQ(1, kup_chan_ready(self->ch));
 	EXPECT_EQ((ssize_t)strlen(PARK_CMD), kup_recv(self->ch, &d,
 						      KUP_NONBLOCK));
-	EXPECT_LE(1, self->ch->ks->kwakeups);
+	EXPECT_LE(1, self->ch->ks->uwait_wakeups);
 	close(ep);
 }
 
@@ -422,10 +422,10 @@ static void send_from_timer(struct __test_metadata *_metadata,
 
 TEST_F(wake, hardirq_send_wakes_sleeper)
 {
-	unsigned long long k0 = self->ch->ks->kwakeups;
+	unsigned long long k0 = self->ch->ks->uwait_wakeups;
 
 	send_from_timer(_metadata, self->ch, "KUPECHO:HARDIRQ", "irq_send");
-	EXPECT_LT(k0, self->ch->ks->kwakeups);
+	EXPECT_LT(k0, self->ch->ks->uwait_wakeups);
 	EXPECT_EQ(0, roundtrip(self->ch, 1, 64, 0));
 }
 
@@ -484,12 +484,12 @@ static void stress(struct __test_metadata *_metadata, const char *kspins,
 	for (n = 0; n < count; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 8, flags)) TH_LOG("message %lu", n);
 	TH_LOG("kernel woke the user %llu times, the user woke the kernel %llu times",
-	       (unsigned long long)ch->ks->kwakeups,
-	       (unsigned long long)ch->ks->uwakeups);
+	       (unsigned long long)ch->ks->uwait_wakeups,
+	       (unsigned long long)ch->ks->kwait_wakeups);
 	if (usleeps)
-		EXPECT_LT(0, ch->ks->kwakeups);
+		EXPECT_LT(0, ch->ks->uwait_wakeups);
 	if (ksleeps)
-		EXPECT_LT(0, ch->ks->uwakeups);
+		EXPECT_LT(0, ch->ks->kwait_wakeups);
 	kup_chan_close(ch);
 	kup_close(dev);
 }
@@ -521,7 +521,7 @@ TEST_F_TIMEOUT(wake, syscalls_only_when_flagged, 300)
 {
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
-	unsigned long long k0, u0, s0;
+	unsigned long long uw0, kw0, s0;
 	unsigned long n;
 
 	/* Both spin: no system call, no wake-up either way. */
@@ -529,13 +529,13 @@ TEST_F_TIMEOUT(wake, syscalls_only_when_flagged, 300)
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	kup_chan_set_poll_limit(ch, 1ULL << 36);
 	s0 = kup_chan_syscalls(ch);
-	k0 = ch->ks->kwakeups;
-	u0 = ch->ks->uwakeups;
+	uw0 = ch->ks->uwait_wakeups;
+	kw0 = ch->ks->kwait_wakeups;
 	for (n = 0; n < 10000; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 8, KUP_SPIN_ONLY));
 	EXPECT_EQ(s0, kup_chan_syscalls(ch));
-	EXPECT_EQ(k0, ch->ks->kwakeups);
-	EXPECT_EQ(u0, ch->ks->uwakeups);
+	EXPECT_EQ(uw0, ch->ks->uwait_wakeups);
+	EXPECT_EQ(kw0, ch->ks->kwait_wakeups);
 	kup_chan_close(ch);
 	kup_close(dev);
 
@@ -547,13 +547,13 @@ TEST_F_TIMEOUT(wake, syscalls_only_when_flagged, 300)
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	kup_chan_set_poll_limit(ch, 1ULL << 36);
 	s0 = kup_chan_syscalls(ch);
-	k0 = ch->ks->kwakeups;
-	u0 = ch->ks->uwakeups;
+	uw0 = ch->ks->uwait_wakeups;
+	kw0 = ch->ks->kwait_wakeups;
 	for (n = 0; n < 2000; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 8, KUP_SPIN_ONLY));
 	EXPECT_LT(s0, kup_chan_syscalls(ch));
-	EXPECT_EQ(kup_chan_syscalls(ch) - s0, ch->ks->uwakeups - u0);
-	EXPECT_EQ(k0, ch->ks->kwakeups);
+	EXPECT_EQ(kup_chan_syscalls(ch) - s0, ch->ks->kwait_wakeups - kw0);
+	EXPECT_EQ(uw0, ch->ks->uwait_wakeups);
 	kup_chan_close(ch);
 	kup_close(dev);
 }

@@ -966,8 +966,8 @@ static int kt_batch64(struct kt_ctx *c)
 /*
  * more <chan>: KUP_MORE on a pipelined channel (4 slots). The process
  * sent 4 messages, armed the channel (ustate.uwait: slot 0) and watches
- * kstate.kwakeups and its eventfd. Replies with KUP_MORE make no wake-up
- * (hand-offs 1 and 2); the last reply without it makes exactly one for
+ * kstate.uwait_wakeups and its eventfd. Replies with KUP_MORE make no
+ * wake-up (hand-offs 1 and 2); the last reply without it makes exactly one for
  * the batch (hand-off 3: the process received them, sent 4 more and
  * armed again); kup_send_batch() of 4 makes exactly one too.
  */

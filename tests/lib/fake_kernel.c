@@ -76,8 +76,8 @@ struct fk_region {
 	uint32_t kcur;
 	uint32_t spin_cur;
 	bool more;		/* replies passed with FK_MORE, not checked */
-	uint64_t kwakeups;
-	uint64_t uwakeups;	/* under ch->mu */
+	uint64_t uwait_wakeups;
+	uint64_t kwait_wakeups;	/* under ch->mu */
 	/* Shared */
 	uint32_t error;		/* positive errno once broken */
 	int dead;		/* detached */
@@ -539,8 +539,8 @@ static void fk_kwake(struct fk_region *r)
 	smp_mb();
 	r->more = false;
 	if (READ_ONCE(r->us->uwait) && fk_user_turn(r)) {
-		WRITE_ONCE(r->ks->kwakeups, ++r->kwakeups);
-		INC(r->dev->st.kwakeups);
+		WRITE_ONCE(r->ks->uwait_wakeups, ++r->uwait_wakeups);
+		INC(r->dev->st.uwait_wakeups);
 		pthread_mutex_lock(&ch->mu);
 		pthread_cond_broadcast(&ch->uwq);
 		pthread_mutex_unlock(&ch->mu);
@@ -1238,7 +1238,7 @@ static int fk_ioctl_wake(struct fk_file *kf, struct kup_chan_req *req)
 		return -ENOTCONN;
 	INC(kf->dev->st.wakes);
 	pthread_mutex_lock(&ch->mu);
-	WRITE_ONCE(r->ks->uwakeups, ++r->uwakeups);
+	WRITE_ONCE(r->ks->kwait_wakeups, ++r->kwait_wakeups);
 	pthread_cond_broadcast(&ch->kwq);
 	pthread_mutex_unlock(&ch->mu);
 	fk_op_end(r);
@@ -1405,7 +1405,7 @@ void fk_get_stats(struct fk_dev *dev, struct fk_stats *st)
 	st->wakes = LOAD_SC(dev->st.wakes);
 	st->detaches = LOAD_SC(dev->st.detaches);
 	st->eperm = LOAD_SC(dev->st.eperm);
-	st->kwakeups = LOAD_SC(dev->st.kwakeups);
+	st->uwait_wakeups = LOAD_SC(dev->st.uwait_wakeups);
 	st->attaches = LOAD_SC(dev->st.attaches);
 	st->releases = LOAD_SC(dev->st.releases);
 }

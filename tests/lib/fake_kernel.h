@@ -129,7 +129,7 @@ struct fk_stats {
 	unsigned long wakes;		/* KUP_IOC_WAKE calls */
 	unsigned long detaches;		/* successful KUP_IOC_DETACH */
 	unsigned long eperm;		/* calls refused with EPERM */
-	unsigned long kwakeups;		/* the kernel woke a user */
+	unsigned long uwait_wakeups;	/* the kernel woke a user */
 	unsigned long attaches;		/* successful KUP_IOC_ATTACH */
 	unsigned long releases;		/* last close of a file */
 };

@@ -152,8 +152,14 @@ struct kup_kstate {
 	__u32 kwait;		/* slot + 1 a kernel waiter sleeps for, or 0 */
 	__u32 error;		/* positive errno that broke the channel */
 	__u32 reserved0;
-	__u64 kwakeups;		/* passes that woke a user (ustate.uwait set) */
-	__u64 uwakeups;		/* KUP_IOC_WAKE calls received */
+	/*
+	 * Statistics, named for the wait flag whose waiter was woken:
+	 * uwait_wakeups, kernel passes that woke a user waiter (ustate.uwait
+	 * set); kwait_wakeups, KUP_IOC_WAKE calls received (user space woke
+	 * the kernel waiter that kstate.kwait announced).
+	 */
+	__u64 uwait_wakeups;
+	__u64 kwait_wakeups;
 	__u64 reserved[4];
 };
 
