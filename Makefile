@@ -60,7 +60,7 @@ SELFTESTS := kup_region_test kup_chan_test kup_session_test kup_wake_test \
 # Built always, run only in the debug lane (the stock kernels have no fault
 # injection; a skip there would be a failure).
 DEBUG_SELFTESTS := kup_fault_test
-SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/kup.h \
+SELFTEST_SRCS := $(wildcard selftests/*.c selftests/*.h lib/*.h \
 	include/uapi/linux/kup.h)
 BIN := $(BUILD)/bin
 
@@ -144,7 +144,7 @@ STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
 _style:
 	@mkdir -p $(BUILD)
 	@{ perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f $(STYLE_SRCS); \
-	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f lib/kup.h \
+	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f lib/kup.h lib/kernproxy.h \
 		--ignore $(LIB_CHECKPATCH_IGNORE); \
 	  perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) \
 		--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON -f driver/compat.h; \
@@ -183,16 +183,28 @@ $(BIN)/run-selftests.sh: selftests/run-selftests.sh
 	@mkdir -p $(@D)
 	install -m 755 $< $@
 
-# lib/kup.h must build as strict C11 and C++17 with warnings as errors.
+# lib/kup.h and lib/kernproxy.h must each build alone as strict C11 and
+# C++11/17/20 with warnings as errors. kup.h alone must not define the
+# FreeBSD KUP names: here they are enumerators, which a function or macro
+# of the same name would break.
+KERNPROXY_NAMES := kernproxy_open, kernproxy_channel, kernproxy_receive, \
+	kernproxy_send, kernproxy_close, kernproxy_error, KP_NB, EKU_SHUTDOWN, \
+	EKU_NOTREADY
 headers-check:
 	@mkdir -p $(BUILD)
-	printf '#include <kup.h>\nint main(void) { return KUP_NONBLOCK - 1; }\n' \
+	printf '#include <kup.h>\nenum { %s };\n%s\n' '$(KERNPROXY_NAMES)' \
+		'int main(void) { return KUP_NONBLOCK - 1 + kernproxy_open; }' \
 		>$(BUILD)/hdr.c
-	$(CC) -std=c11 -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only $(BUILD)/hdr.c
-	cp $(BUILD)/hdr.c $(BUILD)/hdr.cc
-	for std in c++11 c++17 c++20; do \
-		$(CXX) -std=$$std -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only \
-			$(BUILD)/hdr.cc || exit 1; \
+	printf '#include <kernproxy.h>\n#include <kup.h>\n%s\n' \
+		'int main(void) { return KP_NB - 1; }' >$(BUILD)/hdr-kp.c
+	for f in hdr hdr-kp; do \
+		$(CC) -std=c11 -pedantic $(WARN) $(UAPI_CFLAGS) -fsyntax-only \
+			$(BUILD)/$$f.c || exit 1; \
+		cp $(BUILD)/$$f.c $(BUILD)/$$f.cc; \
+		for std in c++11 c++17 c++20; do \
+			$(CXX) -std=$$std -pedantic $(WARN) $(UAPI_CFLAGS) \
+				-fsyntax-only $(BUILD)/$$f.cc || exit 1; \
+		done; \
 	done
 
 # The man pages: mandoc -Tlint clean, every library and kernel API function

@@ -10,8 +10,8 @@
 #     link itself, has the link's section, and names the link's function
 #     in its NAME section (links are not linted: mandoc calls every .so
 #     "fragile", which is what a link is);
-#  3. every public function of lib/kup.h (KUPLIB_INLINE or KUPLIB_HOT, not
-#     kupi_*) has man/NAME.3, and every function of the kernel API in
+#  3. every public function of lib/kup.h and lib/kernproxy.h
+#     (KUPLIB_INLINE or KUPLIB_HOT, not kupi_*) has man/NAME.3, and every function of the kernel API in
 #     include/linux/kup.h has man/NAME.9, page or link, whose NAME
 #     section names it;
 #  4. every kup page a page refers to (".BR kup_send (3)") exists.
@@ -24,6 +24,7 @@ top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 level=${MAN_LINT_LEVEL:-style}
 man=$top/man
 lib=$top/lib/kup.h
+kernproxy=$top/lib/kernproxy.h
 kapi=$top/include/linux/kup.h
 fail=0
 
@@ -132,10 +133,10 @@ first_call() {
 }
 
 nlib=0
-for fn in $(grep -E '^KUPLIB_(INLINE|HOT)[[:space:]]' "$lib" | first_call |
-	    grep -v '^kupi_' | sort -u); do
+for fn in $(grep -hE '^KUPLIB_(INLINE|HOT)[[:space:]]' "$lib" "$kernproxy" |
+	    first_call | grep -v '^kupi_' | sort -u); do
 	nlib=$((nlib + 1))
-	need "$fn" 3 lib/kup.h
+	need "$fn" 3 lib/
 done
 [ $nlib -gt 0 ] || problem "no public function found in lib/kup.h"
 

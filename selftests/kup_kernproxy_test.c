@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The FreeBSD KUP user API end to end: this program uses only the
- * kernproxy_* names of lib/kup.h, and kup_rot13 uses only the kupdev_*
+ * kernproxy_* names of lib/kernproxy.h, and kup_rot13 uses only the kupdev_*
  * names of the kernel API. Several channels, one thread each.
  */
 #include "kup_test.h"
+
+#include <kernproxy.h>
 
 #include <pthread.h>
 

@@ -14,7 +14,7 @@
 #define KUPLIB_CLOSE	fk_close
 #define KUPLIB_IOCTL	fk_ioctl
 #define KUPLIB_MMAP	fk_mmap
-#include <kup.h>
+#include <kernproxy.h>	/* and kup.h */
 
 #include <poll.h>
 #include <pthread.h>
