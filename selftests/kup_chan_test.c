@@ -124,16 +124,6 @@ TEST(kernel_sends_first)
 	kup_close(dev);
 }
 
-static void rot13(char *s)
-{
-	for (; *s; s++) {
-		if ((*s >= 'a' && *s <= 'm') || (*s >= 'A' && *s <= 'M'))
-			*s += 13;
-		else if ((*s >= 'n' && *s <= 'z') || (*s >= 'N' && *s <= 'Z'))
-			*s -= 13;
-	}
-}
-
 /* kup_rot13 passes the first turn without data: the user sends first. */
 TEST(user_sends_first_after_pass)
 {

@@ -15,16 +15,6 @@
 #define NCHAN	4
 #define ROUNDS	2000
 
-static void rot13(char *s)
-{
-	for (; *s; s++) {
-		if ((*s >= 'a' && *s <= 'm') || (*s >= 'A' && *s <= 'M'))
-			*s += 13;
-		else if ((*s >= 'n' && *s <= 'z') || (*s >= 'N' && *s <= 'Z'))
-			*s -= 13;
-	}
-}
-
 struct client {
 	void *chan;
 	int id;

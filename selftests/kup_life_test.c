@@ -939,7 +939,7 @@ static int rot13_exchange(unsigned long n)
 	char msg[32], want[32];
 	const void *d = NULL;
 	ssize_t len;
-	int ret, i;
+	int ret;
 
 	ret = kup_open(ROT13_NAME, &dev);
 	if (ret)
@@ -952,10 +952,8 @@ static int rot13_exchange(unsigned long n)
 	if (ret)
 		goto out;
 	snprintf(msg, sizeof(msg), "cycle %lu", n);
-	for (i = 0; msg[i]; i++)
-		want[i] = msg[i] >= 'a' && msg[i] <= 'z' ?
-			  'a' + (msg[i] - 'a' + 13) % 26 : msg[i];
-	want[i] = '\0';
+	memcpy(want, msg, sizeof(want));
+	rot13(want);
 	ret = kup_send(ch, msg, strlen(msg) + 1, 0);
 	if (ret)
 		goto out;

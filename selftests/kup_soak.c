@@ -225,16 +225,6 @@ static void echo_worker(struct soak_worker *w, struct rng *r)
 	_exit(0);
 }
 
-static void rot13_str(char *s)
-{
-	for (; *s; s++) {
-		if ((*s >= 'a' && *s <= 'm') || (*s >= 'A' && *s <= 'M'))
-			*s += 13;
-		else if ((*s >= 'n' && *s <= 'z') || (*s >= 'N' && *s <= 'Z'))
-			*s -= 13;
-	}
-}
-
 static void rot13_worker(struct soak_worker *w, struct rng *r)
 {
 	struct kup_device *dev = NULL;
@@ -265,7 +255,7 @@ static void rot13_worker(struct soak_worker *w, struct rng *r)
 			msg[n++] = 'a' + (seq * 7 + i * 3) % 26;
 		msg[n] = '\0';
 		memcpy(want, msg, n + 1);
-		rot13_str(want);
+		rot13(want);
 		STORE(&w->expect, seq);
 		ADD(&w->sent, 1);
 		errno = -kup_send(ch, msg, n + 1, 0);

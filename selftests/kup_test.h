@@ -31,6 +31,17 @@ __attribute__((constructor)) static void kup_test_line_buffered(void)
 #define ECHO_PATH	"/dev/kup_echo"
 #define ROT13_NAME	"kup_rot13"
 
+/* What kup_rot13 replies: s with its ASCII letters rotated by 13. */
+static inline void rot13(char *s)
+{
+	for (; *s; s++) {
+		if ((*s >= 'a' && *s <= 'm') || (*s >= 'A' && *s <= 'M'))
+			*s += 13;
+		else if ((*s >= 'n' && *s <= 'z') || (*s >= 'N' && *s <= 'Z'))
+			*s -= 13;
+	}
+}
+
 /* The value of key in a file of "key value" lines, or -1. */
 static inline long keyval_get(const char *path, const char *key)
 {
