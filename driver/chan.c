@@ -189,8 +189,9 @@ static int kup_call_resched(struct kup_chan *ch, struct kup_region *r)
  * the client uses the data now. Only the context driving the channel
  * writes ch->holding, and ch->held but for kup_chan_steal_held(). A hold
  * is taken on the session's attachment only, and the session outlives
- * its holds (kup_chan_stale()): so while a hold is active, ch->held is
- * its region and is never replaced, whatever happens to the channel.
+ * its holds (kup_end_gen() ends them before the session): so while a hold
+ * is active, ch->held is its region and is never replaced, whatever
+ * happens to the channel.
  *
  * When the region is detached, the reference is dropped by the detach if
  * no hold is active, else by the end of the hold. RCU settles which, as

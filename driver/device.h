@@ -38,9 +38,10 @@ struct kup_chan {
 	u64 gen_next;			/* under dev->lock */
 	/*
 	 * The attachment (region->gen) the client works on, or 0: set by
-	 * kup_wait_channel() when it reports the channel, cleared by the
-	 * client's context once that attachment is gone and no hold is
-	 * active. Data calls work only on this attachment (see chan.c).
+	 * kup_wait_channel() when it reports the channel, cleared only when
+	 * the client ends the session (kup_end_session(), or kupdev.c's
+	 * calls when they fail), after its holds. Data calls work only on
+	 * this attachment (see chan.c).
 	 */
 	u64 bound;
 	/*

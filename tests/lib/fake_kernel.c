@@ -237,7 +237,7 @@ static size_t fk_layout(uint64_t len, uint32_t nslots, uint32_t want,
 	return base;
 }
 
-/* Signal the channel's eventfd, if any (kup_region_notify()). */
+/* Signal the channel's eventfd, if any (kup_region_wake_now()). */
 static void fk_region_notify(struct fk_region *r)
 {
 	uint64_t one = 1;

@@ -116,7 +116,7 @@ int fk_send_raw(struct fk_sess *s, uint32_t len, uint32_t seq_delta,
 		uint32_t sflags, uint32_t turn_delta);
 /* Write kstate.kwait (hostile values). */
 int fk_set_kwait(struct fk_sess *s, uint32_t kwait);
-/* Break the channel with err (as the driver's kup_break()). */
+/* Break the channel with err (as the driver's kup_region_break()). */
 int fk_break(struct fk_sess *s, uint32_t err);
 /* Write kstate.state and kstate.error as they are (hostile values). */
 int fk_set_state(struct fk_sess *s, uint32_t state, uint32_t err);
