@@ -45,7 +45,8 @@
 
 #include "kmod/kup_bench.h"
 
-#define BIG_SPINS	"4000000000"
+/* kup_bench.ko's spin_us: the kernel threads never sleep (4 s) */
+#define BIG_SPINS	"4000000"
 #define MAX_RESULTS	128
 #define SPIN_BOUND	(1ULL << 32)	/* polls before a wait gives up */
 
@@ -59,6 +60,12 @@ struct result {
 	uint64_t *cyc;			/* every round trip of every block */
 	unsigned long ncyc;
 	double count, secs;		/* throughput: messages and seconds */
+	/*
+	 * Polling methods: round trips and the system calls the process
+	 * made on their channels meanwhile (kup_chan_syscalls(): waking a
+	 * kernel thread that slept, or sleeping itself).
+	 */
+	double rts, sys;
 };
 
 static struct result results[MAX_RESULTS];
@@ -98,12 +105,36 @@ static void calibrate(void)
 	ns_per_cycle = (now_ns() - t0) / (double)(__rdtsc() - c0);
 }
 
-static void set_kernel_spins(const char *spins)
+/* How long kup_bench's kernel threads spin before they sleep, in us. */
+static void set_kernel_spins(const char *us)
 {
-	FILE *f = fopen("/sys/module/kup_bench/parameters/spins", "w");
+	FILE *f = fopen("/sys/module/kup_bench/parameters/spin_us", "w");
 
-	if (!f || fputs(spins, f) < 0 || fclose(f))
-		die("kup_bench spins parameter", errno);
+	if (!f || fputs(us, f) < 0 || fclose(f))
+		die("kup_bench spin_us parameter", errno);
+}
+
+/*
+ * kup.ko's default kernel spin budget, which the polling methods use:
+ * their figures, system calls included, are what a client gets without
+ * tuning.
+ */
+static char kdefault_spin_us[24] = "4000";
+
+static void read_kernel_default(void)
+{
+	FILE *f = fopen("/sys/module/kup/parameters/spin_us", "r");
+
+	if (!f || !fgets(kdefault_spin_us, sizeof(kdefault_spin_us), f))
+		die("kup spin_us parameter", errno);
+	fclose(f);
+	kdefault_spin_us[strcspn(kdefault_spin_us, "\n")] = 0;
+}
+
+static void count_syscalls(struct result *r, double rts, double sys)
+{
+	r->rts += rts;
+	r->sys += sys;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -332,7 +363,9 @@ static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 	uint64_t *cyc = calloc(n, sizeof(*cyc));
 	char *src = malloc(size);
 	struct epoll_event ev = { .events = EPOLLIN };
+	unsigned long long sys0;
 	struct kup_channel *ch;
+	struct result *r;
 	unsigned long i;
 	int ep = -1, ret;
 
@@ -340,7 +373,7 @@ static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 		die("kup", ENOMEM);
 	memset(src, 'x', size);
 	src[0] = KB_OP_ECHO;
-	set_kernel_spins(poll ? BIG_SPINS : "500");
+	set_kernel_spins(poll ? kdefault_spin_us : "500");
 	ch = bench_chan(dev, 0, 1, KUP_DEFAULT_SPINS);
 	/* The kernel answers with kup_recv_batch()/kup_send_batch() now. */
 	if (mode == KUP_CALLS && (kup_send(ch, &calls, 1, KUP_SPIN_ONLY) ||
@@ -354,6 +387,7 @@ static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 	for (i = 0; i < 1000; i++)
 		if ((ret = kup_rt(ch, src, size, mode, ep)))
 			die("kup warm-up", ret);
+	sys0 = kup_chan_syscalls(ch);
 	for (i = 0; i < n; i++) {
 		uint64_t t0 = __rdtsc();
 
@@ -362,7 +396,10 @@ static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 			die(kup_mode_name[mode], ret);
 		cyc[i] = __rdtsc() - t0;
 	}
-	latency(add(kup_mode_name[mode], size, 1, 1), cyc, n);
+	r = add(kup_mode_name[mode], size, 1, 1);
+	latency(r, cyc, n);
+	if (poll)
+		count_syscalls(r, n, kup_chan_syscalls(ch) - sys0);
 	if (ep >= 0)
 		close(ep);
 	kup_chan_close(ch);
@@ -524,10 +561,12 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 	double t0 = 0, t1 = 0, msgs = 0;
 	pthread_barrier_t start;
 	struct stream s[2];
+	unsigned long long sys = 0;
+	struct result *r;
 	pthread_t t[2];
 	unsigned int i;
 
-	set_kernel_spins(BIG_SPINS);
+	set_kernel_spins(kdefault_spin_us);
 	for (i = 0; i < chans; i++) {
 		s[i].ch = bench_chan(dev, i, depth == 1 ? 2 : depth,
 				     KUP_DEFAULT_SPINS);
@@ -540,6 +579,7 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 		if (!serve && (kup_send(s[i].ch, &calls, 1, KUP_SPIN_ONLY) ||
 			       kup_recv(s[i].ch, &d, KUP_SPIN_ONLY) != 1))
 			die("kup-pipe", EPROTO);
+		sys -= kup_chan_syscalls(s[i].ch);
 	}
 	/* Timed from the first message to the last reply, set-up excluded. */
 	pthread_barrier_init(&start, NULL, chans);
@@ -559,10 +599,12 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 		if (s[i].err)
 			die("pipelined stream", s[i].err);
 		msgs += s[i].n;
+		sys += kup_chan_syscalls(s[i].ch);
 		kup_chan_close(s[i].ch);
 	}
-	throughput(add(serve ? "kup-pipe-serve" : "kup-pipe", size, depth,
-		       chans), msgs, (t1 - t0) / 1e9);
+	r = add(serve ? "kup-pipe-serve" : "kup-pipe", size, depth, chans);
+	throughput(r, msgs, (t1 - t0) / 1e9);
+	count_syscalls(r, msgs, sys);
 }
 
 static void bench_memcpy(size_t size)
@@ -615,9 +657,9 @@ static void report(void)
 	struct result *mc = find("memcpy", 65536, 1, 1);
 	unsigned int i;
 
-	printf("\n%-13s %7s %5s %4s %10s %10s %10s %10s %12s %10s %9s\n",
+	printf("\n%-13s %7s %5s %4s %10s %10s %10s %10s %12s %10s %8s %9s\n",
 	       "method", "size", "depth", "chan", "p50 ns", "p90 ns", "p99 ns",
-	       "p99.9 ns", "msgs/s", "MB/s", "vs kup");
+	       "p99.9 ns", "msgs/s", "MB/s", "sys/1e4", "vs kup");
 	for (i = 0; i < nresults; i++) {
 		struct result *r = &results[i];
 		struct result *k = find("kup-poll", r->size ? r->size : 8, 1, 1);
@@ -625,6 +667,10 @@ static void report(void)
 		printf("%-13s %7zu %5u %4u %10.0f %10.0f %10.0f %10.0f %12.0f %10.1f",
 		       r->method, r->size, r->depth, r->chans, r->p50, r->p90,
 		       r->p99, r->p999, r->msgs, r->mbs);
+		if (r->rts)
+			printf(" %8.2f", 1e4 * r->sys / r->rts);
+		else
+			printf(" %8s", "-");
 		if (r->p50 && k && k->p50 && strcmp(r->method, "pause"))
 			printf(" %8.2fx", r->p50 / k->p50);
 		printf("\n");
@@ -649,15 +695,21 @@ static void report(void)
 	if (big && mc)
 		printf("  64 KiB kup MB/s / memcpy MB/s     %6.2f  (target >= 0.5)\n",
 		       big->mbs / mc->mbs);
+	for (i = 0; i < nresults; i++)
+		if (results[i].rts)
+			printf("  %-14s syscalls per 1e4  %6.2f  (target <= 1)\n",
+			       results[i].method,
+			       1e4 * results[i].sys / results[i].rts);
 
 	printf("KUP-BENCH-JSON-BEGIN\n{\"ns_per_cycle\": %.6f, \"blocks\": %u, \"results\": [\n",
 	       ns_per_cycle, blocks);
 	for (i = 0; i < nresults; i++) {
 		struct result *r = &results[i];
 
-		printf("  {\"method\": \"%s\", \"size\": %zu, \"depth\": %u, \"channels\": %u, \"p50_ns\": %.1f, \"p90_ns\": %.1f, \"p99_ns\": %.1f, \"p999_ns\": %.1f, \"msgs_per_s\": %.1f, \"mb_per_s\": %.2f}%s\n",
+		printf("  {\"method\": \"%s\", \"size\": %zu, \"depth\": %u, \"channels\": %u, \"p50_ns\": %.1f, \"p90_ns\": %.1f, \"p99_ns\": %.1f, \"p999_ns\": %.1f, \"msgs_per_s\": %.1f, \"mb_per_s\": %.2f, \"syscalls_per_1e4\": %.3f}%s\n",
 		       r->method, r->size, r->depth, r->chans, r->p50, r->p90,
 		       r->p99, r->p999, r->msgs, r->mbs,
+		       r->rts ? 1e4 * r->sys / r->rts : -1.0,
 		       i + 1 < nresults ? "," : "");
 	}
 	printf("]}\nKUP-BENCH-JSON-END\n");
@@ -851,6 +903,7 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	calibrate();
+	read_kernel_default();
 	ret = kup_open("kup_bench", &dev);
 	if (ret)
 		die("/dev/kup_bench (load kup.ko and kup_bench.ko)", ret);

@@ -14,6 +14,7 @@
 #include <linux/kup.h>
 #include <linux/module.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
 #include <linux/string.h>
 #include <linux/wait_bit.h>
@@ -23,7 +24,10 @@
 #include "region.h"
 #include "turn.h"
 
-/* Spins between two cond_resched() calls in a blocking kernel wait. */
+/*
+ * Polls between two cond_resched() calls, and two looks at the clock, in a
+ * blocking kernel wait.
+ */
 #define KUP_RESCHED_SPINS	256
 
 /* A kthread told to stop must not sleep again in a kup wait. */
@@ -258,10 +262,21 @@ bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r)
 	return cmpxchg(&ch->held, r, NULL) == r;
 }
 
+/* The channel's spin budget in ns: its own, or else the device's. */
+static inline u32 kup_spin_max(struct kup_chan *ch)
+{
+	u32 ns = READ_ONCE(ch->spin_ns);
+
+	return ns == KUP_SPIN_DEV ? READ_ONCE(ch->dev->spin_ns) : ns;
+}
+
 /*
- * Spin for the adaptive budget: 1 when the turn came, 0 when the budget
- * ran out, or an error. Inline in kup_serve(): the wait of a busy channel
- * ends here, and returning from a call costs as much as the work.
+ * Spin for the adaptive budget (a time: r->spin_cur ns, at most the
+ * channel's): 1 when the turn came, 0 when the budget ran out, or an
+ * error. Inline in kup_serve(): the wait of a busy channel ends here, and
+ * returning from a call costs as much as the work. The clock is read
+ * every KUP_RESCHED_SPINS polls; a poll takes more than a nanosecond, so
+ * the budget in ns also bounds the polls, whatever the clock does.
  * Called and returns inside the call's read-side section (see above).
  */
 static __always_inline int kup_spin_kturn(struct kup_chan *ch,
@@ -269,22 +284,26 @@ static __always_inline int kup_spin_kturn(struct kup_chan *ch,
 	__must_hold(RCU)
 {
 	struct kup_dev *dev = ch->dev;
-	unsigned int max, spins, i;
+	u32 max = kup_spin_max(ch);
+	u32 budget = min(r->spin_cur, max);
+	u64 start = local_clock();
+	u32 i;
 	int ret;
 
-	max = READ_ONCE(dev->spins);
-	spins = min(r->spin_cur, max);
-	for (i = 1; i < spins; i++) {
+	for (i = 1; i < budget; i++) {
 		cpu_relax();
 		if (i % KUP_RESCHED_SPINS == 0) {
 			ret = kup_call_resched(ch, r);
 			if (ret)
 				return ret;
+			/* After a migration the clock may step back: spin on. */
+			if ((s64)(local_clock() - start) >= budget)
+				return 0;
 		}
 		ret = kup_call_turn(dev, r);
 		if (ret) {
 			if (ret > 0)
-				kup_spin_adapt(r, max, i, false);
+				kup_spin_adapt(r, max, 0);
 			return ret;
 		}
 	}
@@ -300,6 +319,7 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 	__must_hold(RCU)
 {
 	struct kup_dev *dev = ch->dev;
+	u64 start = local_clock();
 	int ret;
 
 	kup_call_leave(r);
@@ -321,8 +341,8 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 		      (ret || kup_should_stop() ? -EINTR : 0);
 		if (ret) {
 			if (ret > 0) {
-				kup_spin_adapt(r, READ_ONCE(dev->spins), 0,
-					       true);
+				kup_spin_adapt(r, kup_spin_max(ch),
+					       local_clock() - start);
 				ret = 0;
 			}
 			break;

@@ -70,9 +70,22 @@ void kup_dev_kick(struct kup_dev *dev, unsigned int what)
 	irq_work_queue(&dev->kick_work);
 }
 
-static unsigned int kup_default_spins = 2000;
-module_param_named(spins, kup_default_spins, uint, 0644);
-MODULE_PARM_DESC(spins, "Default spin budget of kernel waiters before they sleep (polls of the turn word)");
+/*
+ * How long a kernel waiter spins before it sleeps: long enough to ride
+ * out the process (or its vCPU) being descheduled for a millisecond or
+ * two, the common case of a busy peer that seems to stop.
+ */
+#define KUP_SPIN_US_DEFAULT	4000
+#define KUP_SPIN_US_MAX		(4 * USEC_PER_SEC)
+
+static unsigned int kup_default_spin_us = KUP_SPIN_US_DEFAULT;
+module_param_named(spin_us, kup_default_spin_us, uint, 0644);
+MODULE_PARM_DESC(spin_us, "Default time kernel waiters spin before they sleep, in microseconds (at most 4000000; default 4000)");
+
+static u32 kup_spin_ns(unsigned int usecs)
+{
+	return min_t(unsigned int, usecs, KUP_SPIN_US_MAX) * NSEC_PER_USEC;
+}
 
 static void kup_dev_free(struct kref *ref)
 {
@@ -157,12 +170,13 @@ struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 	dev->nchan = nchan;
 	dev->max_buf = buf_pages * PAGE_SIZE;
 	dev->min_buf = fixed ? dev->max_buf : KUP_LINE_SIZE;
-	dev->spins = READ_ONCE(kup_default_spins);
+	dev->spin_ns = kup_spin_ns(READ_ONCE(kup_default_spin_us));
 	for (i = 0; i < nchan; i++) {
 		struct kup_chan *ch = &dev->chans[i];
 
 		ch->dev = dev;
 		ch->index = i;
+		ch->spin_ns = KUP_SPIN_DEV;
 		init_waitqueue_head(&ch->kwq);
 		init_waitqueue_head(&ch->uwq);
 	}
@@ -215,15 +229,43 @@ unsigned int kup_dev_nchan(const struct kup_dev *dev)
 EXPORT_SYMBOL_GPL(kup_dev_nchan);
 
 /**
- * kup_dev_set_spin() - set how long kernel waiters spin before sleeping
+ * kup_dev_set_spin_us() - set how long kernel waiters spin before sleeping
  * @dev: the device
- * @spins: polls of the turn word; 0 sleeps at once
+ * @usecs: microseconds, at most 4000000 (larger values are clamped); 0
+ *	sleeps at once. The default is the module parameter spin_us.
+ *
+ * A waiter spins for the whole budget after a wait that ended within it,
+ * and for less, never under a quarter of it, after the process stayed
+ * away longer. Channels set with kup_dev_set_chan_spin_us() keep theirs.
+ * Context: any.
  */
-void kup_dev_set_spin(struct kup_dev *dev, unsigned int spins)
+void kup_dev_set_spin_us(struct kup_dev *dev, unsigned int usecs)
 {
-	WRITE_ONCE(dev->spins, spins);
+	WRITE_ONCE(dev->spin_ns, kup_spin_ns(usecs));
 }
-EXPORT_SYMBOL_GPL(kup_dev_set_spin);
+EXPORT_SYMBOL_GPL(kup_dev_set_spin_us);
+
+/**
+ * kup_dev_set_chan_spin_us() - set one channel's spin budget
+ * @dev: the device
+ * @chan: channel index
+ * @usecs: microseconds, as kup_dev_set_spin_us(); KUP_SPIN_US_DEV: the
+ *	device's budget again
+ *
+ * Context: any.
+ * Return: 0, or -EINVAL if @chan is out of range.
+ */
+int kup_dev_set_chan_spin_us(struct kup_dev *dev, unsigned int chan,
+			     unsigned int usecs)
+{
+	if (chan >= dev->nchan)
+		return -EINVAL;
+	chan = array_index_nospec(chan, dev->nchan);
+	WRITE_ONCE(dev->chans[chan].spin_ns, usecs == KUP_SPIN_US_DEV ?
+		   KUP_SPIN_DEV : kup_spin_ns(usecs));
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kup_dev_set_chan_spin_us);
 
 static void kup_chan_wake_all(struct kup_chan *ch)
 {

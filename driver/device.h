@@ -56,7 +56,11 @@ struct kup_chan {
 	bool sending;
 	wait_queue_head_t kwq;		/* kernel waiters for the turn */
 	wait_queue_head_t uwq;		/* user waiters (KUP_IOC_WAIT) */
+	/* Kernel waiters' spin budget in ns; KUP_SPIN_DEV: the device's. */
+	u32 spin_ns;
 };
+
+#define KUP_SPIN_DEV		U32_MAX
 
 struct kup_dev {
 	struct kref ref;
@@ -65,7 +69,7 @@ struct kup_dev {
 	u32 nchan;
 	u32 max_buf;			/* bytes per buffer, at most */
 	u32 min_buf;			/* bytes per buffer, at least */
-	unsigned int spins;		/* kernel spin budget before sleeping */
+	u32 spin_ns;			/* kernel waiters' spin budget, ns */
 	bool dead;			/* shut down: READ_ONCE/WRITE_ONCE */
 	/*
 	 * Shut down, and every region says so (KUP_STATE_SHUTDOWN): poll

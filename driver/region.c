@@ -416,7 +416,7 @@ static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
 	r->to_kernel = r->vaddr + base;
 	r->to_user = r->to_kernel + (size_t)r->nslots * r->buf_size;
 	r->kcur = 0;
-	r->spin_cur = U32_MAX;	/* clamped to the device's budget */
+	r->spin_cur = U32_MAX;	/* clamped to the channel's budget */
 	for (i = 0; i < r->nslots; i++) {
 		struct kup_slot *s = kup_slot(r, i);
 

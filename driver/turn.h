@@ -90,19 +90,22 @@ static inline bool kup_user_turn(struct kup_region *r)
 }
 
 /*
- * The spin budget adapts as in lib/kup.h (kupi_wait()): halved after a
- * wait that slept (down to a sixteenth of the device's budget), doubled
- * back (up to the device's budget) after one that ended while spinning.
+ * The spin budget, in nanoseconds, after a wait of the kernel's that
+ * ended @slept ns after it began to sleep (0: it ended while spinning).
+ * Back to the channel's whole budget @max when the process came back
+ * within it: the wait ended while spinning, or the sleep was shorter than
+ * @max (the process or its vCPU was only held up for a moment: a whole
+ * spin would have ridden that out). Halved after a longer sleep (the
+ * process was idle), but never below a quarter of @max, so a few unlucky
+ * waits cannot leave it spinning for next to nothing. lib/kup.h
+ * (kupi_wait()) adapts the process's budget, in polls, the same way.
  */
-static inline void kup_spin_adapt(struct kup_region *r, unsigned int max,
-				  unsigned int spun, bool slept)
+static inline void kup_spin_adapt(struct kup_region *r, u32 max, u64 slept)
 {
-	if (slept)
-		r->spin_cur = max(r->spin_cur / 2, max / 16);
-	else if (spun && r->spin_cur < max)
-		r->spin_cur = min(r->spin_cur * 2 + 1, max);
-	else if (r->spin_cur > max)
+	if (slept < max)
 		r->spin_cur = max;
+	else
+		r->spin_cur = max(r->spin_cur / 2, max / 4);
 }
 
 /*

@@ -746,8 +746,12 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 /*
  * The spin budget ran out while waiting for slot s's turn: sleep, spin
  * again for the budget when woken, and so on. A wait that had to sleep
- * halves the next budget, down to a sixteenth of ch->spins (spinning while
- * the peer cannot run, on an oversubscribed machine, only delays it).
+ * halves the next budget (spinning while the peer cannot run, on an
+ * oversubscribed machine, only delays it), but never below a quarter of
+ * ch->spins: a few unlucky waits must not leave a busy channel spinning
+ * for next to nothing, sleeping and making system calls at every wait.
+ * As kup_spin_adapt() in driver/turn.h, which can also tell a short sleep
+ * from a long one by the clock; the library reads no clock.
  */
 KUPLIB_COLD int kupi_wait_slow(struct kup_channel *ch, uint32_t s)
 {
@@ -768,15 +772,15 @@ KUPLIB_COLD int kupi_wait_slow(struct kup_channel *ch, uint32_t s)
 	}
 	if (ret < 0)
 		return ret;
-	ch->spin_cur = ch->spin_cur / 2 > ch->spins / 16 ?
-		       ch->spin_cur / 2 : ch->spins / 16;
+	ch->spin_cur = ch->spin_cur / 2 > ch->spins / 4 ?
+		       ch->spin_cur / 2 : ch->spins / 4;
 	return 0;
 }
 
 /*
  * Wait until we hold slot s's turn: poll it (inline: the turn is often
  * ours already, or soon), and past the spin budget sleep. A wait that
- * ended while spinning doubles the budget back, up to ch->spins.
+ * ended while spinning restores the whole budget, ch->spins.
  */
 KUPLIB_HOT int kupi_wait(struct kup_channel *ch, uint32_t s,
 			 unsigned int flags)
@@ -803,9 +807,7 @@ KUPLIB_HOT int kupi_wait(struct kup_channel *ch, uint32_t s,
 	}
 	if (ret < 0)
 		return ret;
-	if (ch->spin_cur < ch->spins)
-		ch->spin_cur = ch->spin_cur * 2 + 1 < ch->spins ?
-			       ch->spin_cur * 2 + 1 : ch->spins;
+	ch->spin_cur = ch->spins;
 	return 0;
 }
 

@@ -92,9 +92,9 @@ static bool test_stall_end;
 module_param(test_stall_end, bool, 0644);
 MODULE_PARM_DESC(test_stall_end, "Selftests: park at each session's end (with test_commands)");
 
-static unsigned int spins = 500;
-module_param(spins, uint, 0644);
-MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep (read at each attach)");
+static unsigned int spin_us = 500;
+module_param(spin_us, uint, 0644);
+MODULE_PARM_DESC(spin_us, "How long the kernel threads spin before they sleep, in microseconds (read at each attach)");
 
 struct echo_worker {
 	struct task_struct *task;
@@ -457,7 +457,7 @@ static int echo_serve(struct echo_worker *w)
 	int ret;
 
 	atomic64_inc(&echo_sessions);
-	kup_dev_set_spin(echo_dev, READ_ONCE(spins));
+	kup_dev_set_spin_us(echo_dev, READ_ONCE(spin_us));
 	/* Ping-pong channels get a greeting: the kernel holds turn one. */
 	ret = kup_chan_slots(echo_dev, w->chan);
 	if (ret < 0)
@@ -624,7 +624,7 @@ static int __init echo_init(void)
 		ret = PTR_ERR(echo_dev);
 		goto err_free;
 	}
-	kup_dev_set_spin(echo_dev, spins);
+	kup_dev_set_spin_us(echo_dev, spin_us);
 
 	for (i = 0; i < nchan; i++) {
 		struct echo_worker *w = &echo_workers[i];

@@ -525,7 +525,7 @@ TEST_F_TIMEOUT(slow, no_syscalls_after_setup, 300)
 	long msgs0;
 	pthread_t t;
 
-	ASSERT_EQ(0, param_write("kup_echo", "spins", "4000000000"));
+	ASSERT_EQ(0, param_write("kup_echo", "spin_us", "4000000"));
 	ASSERT_EQ(0, echo_attach(&dev, &a.ch, 4096));
 	kup_chan_set_poll_limit(a.ch, 1ULL << 34);
 	msgs0 = echo_stat("messages");
@@ -535,7 +535,7 @@ TEST_F_TIMEOUT(slow, no_syscalls_after_setup, 300)
 	EXPECT_EQ(0, a.err);
 	EXPECT_EQ(5000, a.done);
 	EXPECT_EQ(msgs0 + 5000, echo_stat("messages"));
-	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
+	EXPECT_EQ(0, param_write("kup_echo", "spin_us", "500"));
 	kup_chan_close(a.ch);
 	kup_close(dev);
 }
@@ -929,7 +929,7 @@ TEST_F_TIMEOUT(slow, pipelined_sleeping, 300)
 	struct kup_device *dev = NULL;
 	struct kup_channel *ch = NULL;
 
-	ASSERT_EQ(0, param_write("kup_echo", "spins", "0"));
+	ASSERT_EQ(0, param_write("kup_echo", "spin_us", "0"));
 	ASSERT_EQ(0, kup_open(ECHO_NAME, &dev));
 	ASSERT_EQ(0, kup_chan_attach_slots(dev, KUP_CHAN_ANY, 4096, 4, 0, &ch));
 	kup_chan_set_spin(ch, 0);
@@ -939,7 +939,7 @@ TEST_F_TIMEOUT(slow, pipelined_sleeping, 300)
 	ASSERT_EQ(0, echo_calls(ch));
 	EXPECT_EQ(0, pipe_stream(ch, 20000, 4, 0));
 	EXPECT_EQ(0, pipe_stream(ch, 20000, 4, 1));
-	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
+	EXPECT_EQ(0, param_write("kup_echo", "spin_us", "500"));
 	kup_chan_close(ch);
 	kup_close(dev);
 }
@@ -954,7 +954,7 @@ TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
 	struct kup_channel *ch = NULL;
 	unsigned long n;
 
-	ASSERT_EQ(0, param_write("kup_echo", "spins", "0"));
+	ASSERT_EQ(0, param_write("kup_echo", "spin_us", "0"));
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	kup_chan_set_spin(ch, 0);
 	for (n = 0; n < 20000; n++)
@@ -970,7 +970,7 @@ TEST_F_TIMEOUT(slow, sleep_and_wake_both_ways, 300)
 	ASSERT_EQ(0, echo_calls(ch));
 	for (n = 0; n < 5000; n++)
 		ASSERT_EQ(0, roundtrip(ch, n, 8, 0)) TH_LOG("message %lu", n);
-	EXPECT_EQ(0, param_write("kup_echo", "spins", "500"));
+	EXPECT_EQ(0, param_write("kup_echo", "spin_us", "500"));
 	kup_chan_close(ch);
 	kup_close(dev);
 }

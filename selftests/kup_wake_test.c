@@ -28,7 +28,7 @@ static int expect_any_recv(struct kup_channel *ch)
 
 	return kup_recv(ch, &d, 0) > 0 ? 0 : -EBADMSG;
 }
-#define BIG_SPINS	"4000000000"
+#define BIG_SPINS	"4000000"	/* us: the kernel never sleeps */
 
 FIXTURE(wake) {
 	struct kup_device *dev;
@@ -39,7 +39,7 @@ FIXTURE_SETUP(wake)
 {
 	if (access(ECHO_PATH, F_OK))
 		SKIP(return, "no %s (load kup.ko and kup_echo.ko)", ECHO_PATH);
-	ASSERT_EQ(0, param_write("kup_echo", "spins", "500"));
+	ASSERT_EQ(0, param_write("kup_echo", "spin_us", "500"));
 	ASSERT_EQ(0, echo_attach(&self->dev, &self->ch, 4096));
 }
 
@@ -49,7 +49,7 @@ FIXTURE_TEARDOWN(wake)
 		kup_chan_close(self->ch);
 		kup_close(self->dev);
 	}
-	param_write("kup_echo", "spins", "500");
+	param_write("kup_echo", "spin_us", "500");
 }
 
 /* Resume the parked echo once the channel is armed (uwait set). */
@@ -477,7 +477,7 @@ static void stress(struct __test_metadata *_metadata, const char *kspins,
 	struct kup_channel *ch = NULL;
 	unsigned long n, count = test_count(100000);
 
-	ASSERT_EQ(0, param_write("kup_echo", "spins", kspins));
+	ASSERT_EQ(0, param_write("kup_echo", "spin_us", kspins));
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	kup_chan_set_spin(ch, uspins);
 	kup_chan_set_poll_limit(ch, 1ULL << 36);
@@ -525,7 +525,7 @@ TEST_F_TIMEOUT(wake, syscalls_only_when_flagged, 300)
 	unsigned long n;
 
 	/* Both spin: no system call, no wake-up either way. */
-	ASSERT_EQ(0, param_write("kup_echo", "spins", BIG_SPINS));
+	ASSERT_EQ(0, param_write("kup_echo", "spin_us", BIG_SPINS));
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	kup_chan_set_poll_limit(ch, 1ULL << 36);
 	s0 = kup_chan_syscalls(ch);
@@ -543,7 +543,7 @@ TEST_F_TIMEOUT(wake, syscalls_only_when_flagged, 300)
 	 * The kernel sleeps: each wake the library made was asked for.
 	 * Counted from after the set-up, whose greeting may have slept.
 	 */
-	ASSERT_EQ(0, param_write("kup_echo", "spins", "0"));
+	ASSERT_EQ(0, param_write("kup_echo", "spin_us", "0"));
 	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
 	kup_chan_set_poll_limit(ch, 1ULL << 36);
 	s0 = kup_chan_syscalls(ch);

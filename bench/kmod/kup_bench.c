@@ -31,9 +31,9 @@
 /* Most round trips one raw request may ask for (the count is user data). */
 #define KB_RAW_MAX	10000000U
 
-static unsigned int spins = 500;
-module_param(spins, uint, 0644);
-MODULE_PARM_DESC(spins, "Spin budget of the kernel threads before they sleep (read at each attach)");
+static unsigned int spin_us = 500;
+module_param(spin_us, uint, 0644);
+MODULE_PARM_DESC(spin_us, "How long the kernel threads spin before they sleep, in microseconds (read at each attach)");
 
 struct kb_worker {
 	struct task_struct *task;
@@ -254,7 +254,7 @@ static int kb_worker_fn(void *arg)
 			break;
 		atomic_dec(&w->attached);
 		w->calls = false;
-		kup_dev_set_spin(kb_dev, READ_ONCE(spins));
+		kup_dev_set_spin_us(kb_dev, READ_ONCE(spin_us));
 		/* Ping-pong: the kernel holds the first turn; hand it over. */
 		if (kup_chan_slots(kb_dev, w->chan) == 1)
 			kup_pass(kb_dev, w->chan, 0);

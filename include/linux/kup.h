@@ -110,6 +110,8 @@ struct kup_msg {
 /* Limits of kup_dev_create() */
 #define KUP_MAX_CHANNELS	1024U
 #define KUP_MAX_BUF_PAGES	4096U
+/* kup_dev_set_chan_spin_us(): the channel follows the device's budget */
+#define KUP_SPIN_US_DEV		UINT_MAX
 
 struct kup_dev *kup_dev_create(const char *name, unsigned int nchan,
 			       unsigned int buf_pages);
@@ -118,7 +120,9 @@ void kup_dev_destroy(struct kup_dev *dev);
 unsigned int kup_dev_nchan(const struct kup_dev *dev);
 ssize_t kup_chan_buf_size(struct kup_dev *dev, unsigned int chan);
 int kup_chan_slots(struct kup_dev *dev, unsigned int chan);
-void kup_dev_set_spin(struct kup_dev *dev, unsigned int spins);
+void kup_dev_set_spin_us(struct kup_dev *dev, unsigned int usecs);
+int kup_dev_set_chan_spin_us(struct kup_dev *dev, unsigned int chan,
+			     unsigned int usecs);
 
 int kup_wait_channel(struct kup_dev *dev, unsigned int flags);
 void kup_notify(struct kup_dev *dev);
