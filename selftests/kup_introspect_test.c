@@ -115,6 +115,9 @@ static long total(const char *text, const char *key)
 	const char *p;
 
 	snprintf(pat, sizeof(pat), "\n%s:\t", key);
+	/* The first line has no newline before it. */
+	if (!strncmp(text, pat + 1, strlen(pat + 1)))
+		return strtol(text + strlen(pat + 1), NULL, 10);
 	p = strstr(text, pat);
 	return p ? strtol(p + strlen(pat), NULL, 10) : -1;
 }
