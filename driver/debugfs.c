@@ -14,6 +14,7 @@
  * once each, and only counted.
  */
 
+#include <linux/compiler.h>
 #include <linux/debugfs.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -49,7 +50,8 @@ static void kup_show_chan(struct seq_file *m, struct kup_chan *ch,
 			  struct kup_region *r, struct kup_show_totals *t)
 	__must_hold(RCU)
 {
-	u64 uwake = READ_ONCE(r->kwakeups), kwake = READ_ONCE(r->uwakeups);
+	/* Statistics the channel's context counts without a lock. */
+	u64 uwake = data_race(r->kwakeups), kwake = data_race(r->uwakeups);
 	u32 err = READ_ONCE(r->error), uturns = 0, i;
 
 	/* Odd turns are the process's (turn.h); nslots is our own. */
