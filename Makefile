@@ -55,6 +55,7 @@ TEST_CFLAGS := -O2 -g -Wall -Werror -D_GNU_SOURCE $(UAPI_CFLAGS) -pthread
 # The selftests, in the order the guest runs them: a binary missing from
 # the guest is a failure, not a test silently not run.
 SELFTESTS := kup_region_test kup_chan_test kup_session_test kup_wake_test \
+	kup_introspect_test \
 	kup_kernproxy_test kup_cxx_test kup_kapi_test kup_judge_test \
 	kup_fuzz_test kup_life_test
 # Built always, run only in the debug lane (the stock kernels have no fault

@@ -22,6 +22,7 @@
 #include "chan.h"
 #include "device.h"
 #include "region.h"
+#include "trace.h"
 #include "turn.h"
 
 /*
@@ -324,6 +325,7 @@ static noinline int kup_sleep_kturn(struct kup_chan *ch,
 
 	kup_call_leave(r);
 	for (;;) {
+		trace_kup_sleep(ch, KUP_TRACE_KERNEL);
 		WRITE_ONCE(r->ks->kwait, r->kcur + 1);
 		/*
 		 * W1, pairs with W2 in lib/kup.h (kupi_wake_check()).
@@ -407,6 +409,7 @@ static __always_inline void kup_put_reply(struct kup_chan *ch,
 		else
 			memcpy(dst, m->data, m->len);
 	}
+	trace_kup_pass(ch, r->kcur, m->len);
 	kup_kpass(r, m->len, inl ? KUP_SLOT_INLINE : 0, flags);
 	/* The data may have been held: end the hold only now. */
 	kup_unhold(ch, false);
@@ -917,6 +920,7 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 	 * Small messages go in the slot's line: one line for the reader.
 	 * Context: any, so the wake-up is deferred.
 	 */
+	trace_kup_pass(ch, r->kcur, len);
 	if (len <= KUP_INLINE_MAX) {
 		memcpy(kup_slot(r, r->kcur)->data, kup_to_user(r, r->kcur),
 		       len);

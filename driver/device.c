@@ -22,6 +22,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/ctype.h>
+#include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/kup.h>
 #include <linux/module.h>
@@ -32,8 +33,10 @@
 #include <linux/uaccess.h>
 
 #include "chan.h"
+#include "debugfs.h"
 #include "device.h"
 #include "region.h"
+#include "trace.h"
 #include "turn.h"
 
 /* kup_wait_channel() and poll learn of releases and notifies here. */
@@ -135,6 +138,24 @@ static bool kup_name_valid(const char *name)
 static const struct file_operations kup_fops;
 
 /*
+ * /sys/class/misc/<name>/kup_abi: the ABI version, on every kup device
+ * whatever its name, so that one udev rule (ATTR{kup_abi}=="?*") matches
+ * them all. An attribute group of the device, created before the uevent.
+ */
+static ssize_t kup_abi_show(struct device *d, struct device_attribute *attr,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%u\n", KUP_ABI_VERSION);
+}
+static DEVICE_ATTR_RO(kup_abi);
+
+static struct attribute *kup_dev_attrs[] = {
+	&dev_attr_kup_abi.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(kup_dev);
+
+/*
  * @fixed: every region must hold buffers of exactly @buf_pages pages (the
  * FreeBSD KUP API has no way to tell a client the size of a buffer).
  */
@@ -186,6 +207,7 @@ struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 		.name = dev->name,
 		.fops = &kup_fops,
 		.mode = 0600,
+		.groups = kup_dev_groups,
 	};
 	mutex_lock(&kup_devs_lock);
 	ret = kup_name_taken(dev->name) ? -EEXIST : misc_register(&dev->misc);
@@ -197,6 +219,8 @@ struct kup_dev *__kup_dev_create(const char *name, unsigned int nchan,
 		return ERR_PTR(ret);
 	}
 	dev->registered = true;
+	/* The name is ours now: so is kup/<name> in debugfs. */
+	kup_debugfs_dev_add(dev);
 	pr_debug("created /dev/%s: %u channels of %u pages\n", name, nchan,
 		 buf_pages);
 	return dev;
@@ -333,6 +357,11 @@ void kup_dev_destroy(struct kup_dev *dev)
 		return;
 	kup_dev_shutdown(dev);
 	if (dev->registered) {
+		/*
+		 * While the name is still ours; debugfs waits for readers in
+		 * our show functions, and fails later reads of open files.
+		 */
+		kup_debugfs_dev_remove(dev);
 		/* The name stays taken until misc_deregister() returns. */
 		mutex_lock(&kup_devs_lock);
 		misc_deregister(&dev->misc);
@@ -487,6 +516,7 @@ static struct kup_region *kup_chan_detach(struct kup_chan *ch)
 	struct kup_dev *dev = ch->dev;
 	struct kup_region *r = kup_chan_locked(ch);
 
+	trace_kup_detach(ch, r);
 	raw_spin_lock_irq(&dev->bind_lock);
 	RCU_INIT_POINTER(ch->region, NULL);
 	clear_bit(ch->index, dev->pending);
@@ -611,6 +641,7 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 	arg.buf_size = r->buf_size;
 	r->hdr->chan = ch->index;
 	r->owner = kf;
+	r->ch = ch;
 	r->uwq = &ch->uwq;
 	r->pollq = &kf->poll_wq;
 	gen = ++ch->gen_next;
@@ -619,6 +650,8 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 	rcu_assign_pointer(ch->region, r);
 	set_bit(ch->index, dev->pending);
 	raw_spin_unlock_irq(&dev->bind_lock);
+	/* Under dev->lock: no detach can free r meanwhile. */
+	trace_kup_attach(ch, r);
 	mutex_unlock(&dev->lock);
 	wake_up_all(&dev->attach_wq);
 	/* A pipelined attach is readable at once: the process holds turns. */
@@ -723,6 +756,7 @@ static int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
 {
 	/* Concurrent WAKEs from one process may lose a count: only stats. */
 	WRITE_ONCE(r->ks->kwait_wakeups, ++r->kwait_wakeups);
+	trace_kup_wakeup(ch, KUP_TRACE_KERNEL);
 	wake_up(&ch->kwq);
 	return 0;
 }
@@ -767,6 +801,8 @@ static int kup_chan_wait_user(struct kup_chan *ch, struct kup_region *r)
 	struct kup_dev *dev = ch->dev;
 	int ret;
 
+	if (!kup_user_ready(dev, r))
+		trace_kup_sleep(ch, KUP_TRACE_USER);
 	ret = wait_event_interruptible(ch->uwq, kup_user_ready(dev, r));
 	if (ret)
 		return -EINTR;
@@ -872,6 +908,12 @@ static __poll_t kup_fop_poll(struct file *file, poll_table *wait)
 	return mask;
 }
 
+/* /proc/<pid>/fdinfo/<fd>: the channels this file attached (debugfs.c). */
+static void kup_fop_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	kup_show_file(m, file->private_data);
+}
+
 static const struct file_operations kup_fops = {
 	.owner = THIS_MODULE,
 	.open = kup_fop_open,
@@ -879,4 +921,5 @@ static const struct file_operations kup_fops = {
 	.unlocked_ioctl = kup_fop_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.poll = kup_fop_poll,
+	.show_fdinfo = kup_fop_show_fdinfo,
 };

@@ -13,6 +13,7 @@
 #include <linux/wait.h>
 #include <uapi/linux/kup.h>
 
+struct dentry;
 struct kup_region;
 
 /* One open file of a kup device. */
@@ -78,6 +79,7 @@ struct kup_dev {
 	bool hup;
 	bool registered;
 	struct list_head node;		/* on kup_devs while registered */
+	struct dentry *debugfs;		/* kup/<name>/ in debugfs, or an error */
 	struct mutex lock;		/* attach, detach, shutdown */
 	/*
 	 * A channel's region pointer and its pending bit change together

@@ -7,7 +7,11 @@
 
 #include <linux/module.h>
 
+#include "debugfs.h"
 #include "region.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
 
 static int __init kup_init(void)
 {
@@ -15,12 +19,14 @@ static int __init kup_init(void)
 
 	if (ret)
 		return ret;
+	kup_debugfs_init();
 	pr_info("loaded, ABI %u\n", KUP_ABI_VERSION);
 	return 0;
 }
 
 static void __exit kup_exit(void)
 {
+	kup_debugfs_exit();
 	kup_region_exit();
 }
 
@@ -28,5 +34,6 @@ module_init(kup_init);
 module_exit(kup_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_AUTHOR("The kup maintainers");
 MODULE_DESCRIPTION("Shared-memory channels between a process and kernel code");
 MODULE_VERSION(KUP_VERSION);

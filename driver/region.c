@@ -19,6 +19,7 @@
 #include <linux/hugetlb_inline.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/pid.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
@@ -30,6 +31,7 @@
 #include <uapi/linux/magic.h>
 
 #include "region.h"
+#include "trace.h"
 
 static struct workqueue_struct *kup_wq;
 
@@ -135,6 +137,7 @@ static void kup_region_free(struct kup_region *r)
 	/* The kernel may have written any page: mark them all dirty. */
 	unpin_user_pages_dirty_lock(r->pages, r->npages, true);
 	kup_unaccount(r);
+	put_pid(r->pid);
 	kvfree(r->pages);
 	kfree(r->kslots);
 	kfree(r);
@@ -240,12 +243,19 @@ static void kup_region_wake_fn(struct irq_work *work)
  * context, in a tracepoint under the scheduler's locks, or on PREEMPT_RT
  * must not take. Context: any with defer, else process context.
  */
-void kup_region_wake_user(struct kup_region *r, bool defer)
+static void kup_region_wake(struct kup_region *r, bool defer)
 {
 	if (defer)
 		irq_work_queue(&r->wake_work);
 	else
 		kup_region_wake_now(r);
+}
+
+/* A pass wakes the process (kup_kwake()): as kup_region_wake(), traced. */
+void kup_region_wake_user(struct kup_region *r, bool defer)
+{
+	trace_kup_wakeup(r->ch, KUP_TRACE_USER);
+	kup_region_wake(r, defer);
 }
 
 /* Register (or with KUP_EVENTFD_NONE remove) the eventfd. Process context. */
@@ -281,7 +291,7 @@ void kup_region_set_state(struct kup_region *r, u32 state, u32 error)
 	 * that the channel stopped. Any context (kup_region_break() runs in
 	 * kernel calls made from any context): deferred.
 	 */
-	kup_region_wake_user(r, true);
+	kup_region_wake(r, true);
 }
 
 /*
@@ -307,6 +317,7 @@ void kup_region_shutdown(struct kup_region *r)
 int kup_region_break(struct kup_region *r, int err)
 {
 	if (cmpxchg(&r->error, 0, err) == 0) {
+		trace_kup_break(r->ch, r, err);
 		kup_region_set_state(r, KUP_STATE_BROKEN, err);
 		/*
 		 * X2, pairs with X1 in kup_region_shutdown(): if our state
@@ -507,6 +518,8 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
 		goto err_unpin;
 	}
 	kup_region_format(r, base, chan);
+	/* Who attached it, for debugfs (the pid outlives the process). */
+	r->pid = get_task_pid(current, PIDTYPE_TGID);
 	return r;
 
 err_unpin:

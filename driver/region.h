@@ -9,8 +9,10 @@
 #include <linux/workqueue.h>
 #include <uapi/linux/kup.h>
 
+struct kup_chan;
 struct kup_file;
 struct mm_struct;
+struct pid;
 struct page;
 struct user_struct;
 
@@ -37,11 +39,13 @@ struct kup_region {
 	unsigned long npages;
 	struct mm_struct *mm;		/* mmgrab()ed: the attaching process */
 	struct user_struct *user;	/* charged for RLIMIT_MEMLOCK, or NULL */
+	struct pid *pid;		/* the attaching process (its tgid) */
 	void *vaddr;
 
 	/* Set at attach, under the device's lock, before it is published. */
 	u64 gen;			/* which attachment of the channel */
 	struct kup_file *owner;		/* the file it was attached through */
+	struct kup_chan *ch;		/* the channel (trace events) */
 	wait_queue_head_t *uwq;		/* KUP_IOC_WAIT sleepers (channel's) */
 	wait_queue_head_t *pollq;	/* poll on the owner's file */
 
