@@ -30,8 +30,10 @@
 # linux-source-6.12 (docs/debug-kernel.md). Downloaded and built kernels
 # are cached in KUP_CACHE (/var/cache/kup).
 
-KUP_VERSION := 0.1.0
 TOP := $(CURDIR)
+# The one version: VERSION. dkms.conf and lib/kup.h carry copies, checked
+# by make install-check (scripts/install-check.sh).
+KUP_VERSION := $(shell cat $(TOP)/VERSION)
 BUILD := $(TOP)/build
 KERNELS := 6.1 6.12 6.12-rt
 # The debug lane of make check: a kernel built from linux-source-6.12 with
@@ -73,7 +75,7 @@ BIN := $(BUILD)/bin
 # kup_bench.ko. The guest also gets the test-only modules
 # (selftests/kmod); dkms never.
 MODULE_DIRS := driver samples bench/kmod
-MODSRC := Kbuild compat.mk include $(MODULE_DIRS) selftests/kmod
+MODSRC := Kbuild compat.mk VERSION include $(MODULE_DIRS) selftests/kmod
 KUP_TEST_MODS := KUP_TESTS=m
 MODDIR = $(BUILD)/mod-$(KERNEL)
 # Where qemu-run.sh finds the modules: the build's directories, ':'-separated

@@ -42,6 +42,27 @@
 #define KUP_LIB_H
 
 /*
+ * The kup release this header comes from (the tree's VERSION file; make
+ * install-check fails when they differ). KUP_CHECK_VERSION(major, minor)
+ * is true when this header is OLDER than major.minor, as liburing's
+ * IO_URING_CHECK_VERSION:
+ *
+ *	#if KUP_CHECK_VERSION(0, 2)
+ *	#error "needs kup 0.2 or later"
+ *	#endif
+ *
+ * The release is not the ABI: a program built with this header runs on
+ * any kernel whose kup reports the same KUP_ABI_VERSION (the ABI policy
+ * in include/uapi/linux/kup.h).
+ */
+#define KUP_VERSION_MAJOR	0
+#define KUP_VERSION_MINOR	1
+#define KUP_VERSION_PATCH	0
+#define KUP_CHECK_VERSION(major, minor)					\
+	((major) > KUP_VERSION_MAJOR ||					\
+	 ((major) == KUP_VERSION_MAJOR && (minor) > KUP_VERSION_MINOR))
+
+/*
  * kup.h defines no feature-test macro: it leaves the program's choice
  * (_GNU_SOURCE changes strerror_r(), for one) as it is, and builds under
  * strict ISO C (-std=c11) whatever the system headers included before it
