@@ -290,6 +290,11 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 		free(dev);
 		return ret;
 	}
+	/*
+	 * The ABI policy (include/uapi/linux/kup.h): the major must match;
+	 * a newer kernel of the same major is fine, its additions are in
+	 * dev->info.features.
+	 */
 	if (dev->info.abi_version != KUP_ABI_VERSION) {
 		KUPLIB_CLOSE(dev->fd);
 		free(dev);
