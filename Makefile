@@ -23,6 +23,12 @@
 #   make sparse | style  static checks only
 #   make man-check       lint the man pages (man/)
 #   make dkms-install    install the source with dkms for the running kernel
+#                        (DKMS_EXTRAS="kup_rot13 kup_bench" adds modules)
+#   make install         the library, its ABI header, kup.pc, man pages,
+#                        udev, sysusers.d, modules-load.d and modprobe.d
+#                        files (PREFIX=/usr/local, DESTDIR); make uninstall
+#   make install-check   install into a scratch DESTDIR, build an app with
+#                        pkg-config against it alone, uninstall; versions
 #
 # KERNEL=6.1 (default), 6.12 or 6.12-rt picks the guest kernel of demo,
 # bench, profile, sparse and test-qemu; Debian 12's packages, looked up at
@@ -88,7 +94,7 @@ GUEST_MODDIRS = $(subst $(space),:,$(addprefix $(MODDIR)/,$(MODULE_DIRS) \
 	man-check \
 	judge-check _judge-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
-	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
+	dkms-uninstall install uninstall install-check _modules _sparse _style _selftests _test-qemu _demo \
 	_bench _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak \
 	kcsan
 
@@ -239,7 +245,7 @@ check:
 lib-check:
 	$(MAKE) -C tests/lib check
 
-_check: headers-check man-check _style lib-check _selftests
+_check: headers-check man-check install-check _style lib-check _selftests
 	@rc=0; for k in $(KERNELS); do \
 		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _check-kernel || rc=1; \
 	done; \
@@ -327,6 +333,62 @@ _profile: _modules _selftests
 kselftest: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
 	KUP_ECHO_KO=$(TOP)/samples/kup_echo.ko $(BIN)/run-selftests.sh $(BIN)
+
+# make install: what an application needs, where pkg-config finds it.
+# kup.h goes to INCLUDEDIR, the ABI header to INCLUDEDIR/kup/linux/kup.h
+# (kup.pc adds -I$(INCLUDEDIR)/kup, so kup.h's #include <linux/kup.h>
+# finds it; /usr/include/linux belongs to the kernel headers' package).
+# The system files go under SYSCONFDIR, where a local install belongs; a
+# distribution package sets UDEVRULESDIR=/usr/lib/udev/rules.d and so on.
+PREFIX ?= /usr/local
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
+SYSCONFDIR ?= /etc
+UDEVRULESDIR ?= $(SYSCONFDIR)/udev/rules.d
+SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
+MODLOADDIR ?= $(SYSCONFDIR)/modules-load.d
+MODPROBEDIR ?= $(SYSCONFDIR)/modprobe.d
+MANPAGES := $(wildcard man/*.[3479])
+# Every file install writes, as DESTDIR-relative paths: uninstall removes
+# exactly these.
+INSTALLED := $(INCLUDEDIR)/kup.h $(INCLUDEDIR)/kup/linux/kup.h \
+	$(PKGCONFIGDIR)/kup.pc \
+	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	$(UDEVRULESDIR)/60-kup.rules $(SYSUSERSDIR)/kup.conf \
+	$(MODLOADDIR)/kup.conf $(MODPROBEDIR)/kup.conf
+
+$(BUILD)/kup.pc: kup.pc.in VERSION
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' \
+		-e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+		-e 's|@VERSION@|$(KUP_VERSION)|' $< >$@
+
+# kup.pc depends on PREFIX: made afresh at each install.
+install:
+	@rm -f $(BUILD)/kup.pc
+	$(MAKE) -f $(TOP)/Makefile $(BUILD)/kup.pc
+	install -D -m 644 lib/kup.h $(DESTDIR)$(INCLUDEDIR)/kup.h
+	install -D -m 644 include/uapi/linux/kup.h \
+		$(DESTDIR)$(INCLUDEDIR)/kup/linux/kup.h
+	install -D -m 644 $(BUILD)/kup.pc $(DESTDIR)$(PKGCONFIGDIR)/kup.pc
+	@set -e; for m in $(MANPAGES); do \
+		sec=$${m##*.}; \
+		install -D -m 644 $$m $(DESTDIR)$(MANDIR)/man$$sec/$${m##*/}; \
+	done; echo "installed $(words $(MANPAGES)) man pages in $(DESTDIR)$(MANDIR)"
+	install -D -m 644 udev/60-kup.rules $(DESTDIR)$(UDEVRULESDIR)/60-kup.rules
+	install -D -m 644 sysusers.d/kup.conf $(DESTDIR)$(SYSUSERSDIR)/kup.conf
+	install -D -m 644 modules-load.d/kup.conf $(DESTDIR)$(MODLOADDIR)/kup.conf
+	install -D -m 644 modprobe.d/kup.conf $(DESTDIR)$(MODPROBEDIR)/kup.conf
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/kup/linux $(DESTDIR)$(INCLUDEDIR)/kup \
+		2>/dev/null
+
+# The CI check of the above, host only (scripts/install-check.sh).
+install-check:
+	bash scripts/install-check.sh
 
 DKMS_SRC := /usr/src/kup-$(KUP_VERSION)
 # Copy the module sources, without build products, to where dkms wants them.
