@@ -59,8 +59,8 @@
 #define KUP_VERSION_MINOR	1
 #define KUP_VERSION_PATCH	0
 #define KUP_CHECK_VERSION(major, minor)					\
-	((major) > KUP_VERSION_MAJOR ||					\
-	 ((major) == KUP_VERSION_MAJOR && (minor) > KUP_VERSION_MINOR))
+	((major) * 65536L + (minor) >					\
+	 KUP_VERSION_MAJOR * 65536L + KUP_VERSION_MINOR)
 
 /*
  * kup.h defines no feature-test macro: it leaves the program's choice
