@@ -94,7 +94,7 @@ GUEST_MODDIRS = $(subst $(space),:,$(addprefix $(MODDIR)/,$(MODULE_DIRS) \
 	man-check \
 	judge-check _judge-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
-	dkms-uninstall install uninstall install-check _modules _sparse _style _selftests _test-qemu _demo \
+	dkms-uninstall _dkms-add install uninstall install-check _modules _sparse _style _selftests _test-qemu _demo \
 	_bench _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak \
 	kcsan
 
@@ -147,7 +147,7 @@ STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
 	$(wildcard $(addsuffix /*.c,$(MODULE_DIRS)) \
 	$(addsuffix /*.h,$(MODULE_DIRS)))) include/linux/kup.h \
 	include/uapi/linux/kup.h selftests/kmod/kup_ktest.c \
-	selftests/kmod/kup_plant.c
+	selftests/kmod/kup_plant.c examples/client-module/kup_hello.c
 
 _style:
 	@mkdir -p $(BUILD)
@@ -391,34 +391,55 @@ install-check:
 	bash scripts/install-check.sh
 
 DKMS_SRC := /usr/src/kup-$(KUP_VERSION)
-# Copy the module sources, without build products, to where dkms wants them.
-DKMS_COPY = rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC) && \
-	cp -r --parents Kbuild compat.mk Makefile dkms.conf include \
-		$(MODULE_DIRS) $(DKMS_SRC)/ && \
+# Modules dkms installs besides kup.ko and kup_echo.ko (dkms.conf), opt-in:
+# DKMS_EXTRAS="kup_rot13 kup_bench".
+DKMS_EXTRAS ?=
+# DKMS_KVER=release: build and install for that kernel, not the running one.
+DKMS_KVER ?=
+dkms_k := $(if $(DKMS_KVER),-k $(DKMS_KVER))
+
+# Register the sources with dkms: copy them, without build products, to
+# where dkms wants them, add DKMS_EXTRAS to the copy's dkms.conf, dkms
+# add. A kup/KUP_VERSION registered already (an earlier dkms-install) is
+# removed first, with what it built and installed: running it again
+# starts afresh from the current sources.
+_dkms-add:
+	@if dkms status kup/$(KUP_VERSION) 2>/dev/null | grep -q .; then \
+		echo "dkms: removing the kup $(KUP_VERSION) registered before"; \
+		dkms remove kup/$(KUP_VERSION) --all >/dev/null; \
+	fi
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -r --parents Kbuild compat.mk VERSION Makefile dkms.conf include \
+		scripts/dkms-post-build.sh $(MODULE_DIRS) $(DKMS_SRC)/
 	find $(DKMS_SRC) \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \
 		-o -name '*.mod' -o -name '*.mod.c' -o -name '*.o.d' \) -delete
-
-dkms-install:
-	$(DKMS_COPY)
+	@n=2; for m in $(DKMS_EXTRAS); do \
+		case $$m in \
+		kup_rot13) loc=samples/ ;; \
+		kup_bench) loc=bench/kmod/ ;; \
+		*) echo "DKMS_EXTRAS: '$$m' is not kup_rot13 or kup_bench" >&2; \
+			exit 1 ;; \
+		esac; \
+		printf '%s[%d]="%s"\n' BUILT_MODULE_NAME $$n $$m \
+			BUILT_MODULE_LOCATION $$n $$loc \
+			DEST_MODULE_LOCATION $$n /kernel/drivers/misc \
+			>>$(DKMS_SRC)/dkms.conf; \
+		n=$$((n + 1)); \
+	done
 	dkms add kup/$(KUP_VERSION)
-	dkms build kup/$(KUP_VERSION)
-	dkms install kup/$(KUP_VERSION)
+
+# Can run again: the second run replaces what the first installed.
+dkms-install: _dkms-add
+	dkms build kup/$(KUP_VERSION) $(dkms_k)
+	dkms install kup/$(KUP_VERSION) $(dkms_k)
 
 dkms-uninstall:
 	-dkms remove kup/$(KUP_VERSION) --all
 	rm -rf $(DKMS_SRC)
 
-# dkms builds the package for the guest kernel, then everything is removed.
+# dkms builds the package for the guest kernel (registered twice, as two
+# make dkms-install do), then the client-module template against it; then
+# everything is removed (scripts/dkms-check.sh).
 _dkms-check:
-	@if dkms status kup 2>/dev/null | grep -q kup; then \
-		echo "dkms-check: kup is installed with dkms here; skipped"; \
-	else \
-		set -e; $(DKMS_COPY); \
-		trap 'dkms remove kup/$(KUP_VERSION) --all >/dev/null 2>&1; \
-			rm -rf $(DKMS_SRC)' EXIT; \
-		dkms add kup/$(KUP_VERSION) >/dev/null && \
-		dkms build kup/$(KUP_VERSION) -k $(GUEST_KVER) >/dev/null && \
-		ls /var/lib/dkms/kup/$(KUP_VERSION)/$(GUEST_KVER)/x86_64/module/kup.ko* \
-			>/dev/null && \
-		echo "dkms-check: kup $(KUP_VERSION) builds with dkms for $(GUEST_KVER)"; \
-	fi
+	bash scripts/dkms-check.sh $(KUP_VERSION) $(GUEST_KVER)

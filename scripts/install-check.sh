@@ -6,6 +6,7 @@
 #  1. one version: VERSION, and every copy of it agrees: dkms.conf's
 #     PACKAGE_VERSION, the Makefile's and compat.mk's KUP_VERSION (which
 #     MODULE_VERSION takes), lib/kup.h's KUP_VERSION_MAJOR/MINOR/PATCH;
+#     and dkms.conf's BUILD_EXCLUSIVE_KERNEL is driver/compat.h's 6.1;
 #  2. make install into a scratch DESTDIR, for the default PREFIX and for
 #     another: exactly the expected files, kup.pc's version;
 #  3. an application outside the tree, built with
@@ -73,6 +74,18 @@ for part in MAJOR:$major MINOR:$minor PATCH:$patch; do
 	[ "$copy" = "${part#*:}" ] ||
 		problem "lib/kup.h: KUP_VERSION_${part%%:*} '$copy', VERSION says $version"
 done
+
+# dkms.conf's BUILD_EXCLUSIVE_KERNEL: 6.1 and later (driver/compat.h).
+re=$(sed -n 's/^BUILD_EXCLUSIVE_KERNEL="\(.*\)"$/\1/p' "$top/dkms.conf")
+for k in 6.1.0-28-amd64 6.1.119 6.9.1 6.12.9+deb12-rt-amd64 6.19.0 7.0.0 \
+	10.1.0; do
+	[[ $k =~ $re ]] || problem "dkms.conf: BUILD_EXCLUSIVE_KERNEL refuses $k"
+done
+for k in 5.10.0-30-amd64 5.19.17 6.0.12 4.19.0 3.16.0; do
+	[[ $k =~ $re ]] && problem "dkms.conf: BUILD_EXCLUSIVE_KERNEL takes $k"
+done
+grep -q 'KERNEL_VERSION(6, 1, 0)' "$top/driver/compat.h" ||
+	problem "driver/compat.h's minimum is not 6.1: update dkms.conf"
 
 # 2-4, for one PREFIX.
 check_prefix() {
