@@ -23,6 +23,12 @@
 #   make sparse | style  static checks only
 #   make man-check       lint the man pages (man/)
 #   make dkms-install    install the source with dkms for the running kernel
+#                        (DKMS_EXTRAS="kup_rot13 kup_bench" adds modules)
+#   make install         the library, its ABI header, kup.pc, man pages,
+#                        udev, sysusers.d, modules-load.d and modprobe.d
+#                        files (PREFIX=/usr/local, DESTDIR); make uninstall
+#   make install-check   install into a scratch DESTDIR, build an app with
+#                        pkg-config against it alone, uninstall; versions
 #
 # KERNEL=6.1 (default), 6.12 or 6.12-rt picks the guest kernel of demo,
 # bench, profile, sparse and test-qemu; Debian 12's packages, looked up at
@@ -30,8 +36,10 @@
 # linux-source-6.12 (docs/debug-kernel.md). Downloaded and built kernels
 # are cached in KUP_CACHE (/var/cache/kup).
 
-KUP_VERSION := 0.1.0
 TOP := $(CURDIR)
+# The one version: VERSION. dkms.conf and lib/kup.h carry copies, checked
+# by make install-check (scripts/install-check.sh).
+KUP_VERSION := $(shell cat $(TOP)/VERSION)
 BUILD := $(TOP)/build
 KERNELS := 6.1 6.12 6.12-rt
 # The debug lane of make check: a kernel built from linux-source-6.12 with
@@ -74,7 +82,7 @@ BIN := $(BUILD)/bin
 # kup_bench.ko. The guest also gets the test-only modules
 # (selftests/kmod); dkms never.
 MODULE_DIRS := driver samples bench/kmod
-MODSRC := Kbuild compat.mk include $(MODULE_DIRS) selftests/kmod
+MODSRC := Kbuild compat.mk VERSION include $(MODULE_DIRS) selftests/kmod
 KUP_TEST_MODS := KUP_TESTS=m
 MODDIR = $(BUILD)/mod-$(KERNEL)
 # Where qemu-run.sh finds the modules: the build's directories, ':'-separated
@@ -87,7 +95,7 @@ GUEST_MODDIRS = $(subst $(space),:,$(addprefix $(MODDIR)/,$(MODULE_DIRS) \
 	man-check \
 	judge-check _judge-check \
 	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
-	dkms-uninstall _modules _sparse _style _selftests _test-qemu _demo \
+	dkms-uninstall _dkms-add install uninstall install-check _modules _sparse _style _selftests _test-qemu _demo \
 	_bench _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak \
 	kcsan
 
@@ -140,7 +148,7 @@ STYLE_SRCS := $(filter-out %.mod.c driver/compat.h,\
 	$(wildcard $(addsuffix /*.c,$(MODULE_DIRS)) \
 	$(addsuffix /*.h,$(MODULE_DIRS)))) include/linux/kup.h \
 	include/uapi/linux/kup.h selftests/kmod/kup_ktest.c \
-	selftests/kmod/kup_plant.c
+	selftests/kmod/kup_plant.c examples/client-module/kup_hello.c
 
 _style:
 	@mkdir -p $(BUILD)
@@ -250,7 +258,7 @@ check:
 lib-check:
 	$(MAKE) -C tests/lib check
 
-_check: headers-check man-check _style lib-check _selftests
+_check: headers-check man-check install-check _style lib-check _selftests
 	@rc=0; for k in $(KERNELS); do \
 		$(MAKE) -f $(TOP)/Makefile KERNEL=$$k _check-kernel || rc=1; \
 	done; \
@@ -339,35 +347,112 @@ kselftest: deps
 	$(MAKE) -f $(TOP)/Makefile _selftests
 	KUP_ECHO_KO=$(TOP)/samples/kup_echo.ko $(BIN)/run-selftests.sh $(BIN)
 
+# make install: what an application needs, where pkg-config finds it.
+# kup.h goes to INCLUDEDIR, the ABI header to INCLUDEDIR/kup/linux/kup.h
+# (kup.pc adds -I$(INCLUDEDIR)/kup, so kup.h's #include <linux/kup.h>
+# finds it; /usr/include/linux belongs to the kernel headers' package).
+# The system files go under SYSCONFDIR, where a local install belongs; a
+# distribution package sets UDEVRULESDIR=/usr/lib/udev/rules.d and so on.
+PREFIX ?= /usr/local
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
+SYSCONFDIR ?= /etc
+UDEVRULESDIR ?= $(SYSCONFDIR)/udev/rules.d
+SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
+MODLOADDIR ?= $(SYSCONFDIR)/modules-load.d
+MODPROBEDIR ?= $(SYSCONFDIR)/modprobe.d
+MANPAGES := $(wildcard man/*.[3479])
+# Every file install writes, as DESTDIR-relative paths: uninstall removes
+# exactly these.
+INSTALLED := $(INCLUDEDIR)/kup.h $(INCLUDEDIR)/kup/linux/kup.h \
+	$(PKGCONFIGDIR)/kup.pc \
+	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	$(UDEVRULESDIR)/60-kup.rules $(SYSUSERSDIR)/kup.conf \
+	$(MODLOADDIR)/kup.conf $(MODPROBEDIR)/kup.conf
+
+$(BUILD)/kup.pc: kup.pc.in VERSION
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' \
+		-e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+		-e 's|@VERSION@|$(KUP_VERSION)|' $< >$@
+
+# kup.pc depends on PREFIX: made afresh at each install.
+install:
+	@rm -f $(BUILD)/kup.pc
+	$(MAKE) -f $(TOP)/Makefile $(BUILD)/kup.pc
+	install -D -m 644 lib/kup.h $(DESTDIR)$(INCLUDEDIR)/kup.h
+	install -D -m 644 include/uapi/linux/kup.h \
+		$(DESTDIR)$(INCLUDEDIR)/kup/linux/kup.h
+	install -D -m 644 $(BUILD)/kup.pc $(DESTDIR)$(PKGCONFIGDIR)/kup.pc
+	@set -e; for m in $(MANPAGES); do \
+		sec=$${m##*.}; \
+		install -D -m 644 $$m $(DESTDIR)$(MANDIR)/man$$sec/$${m##*/}; \
+	done; echo "installed $(words $(MANPAGES)) man pages in $(DESTDIR)$(MANDIR)"
+	install -D -m 644 udev/60-kup.rules $(DESTDIR)$(UDEVRULESDIR)/60-kup.rules
+	install -D -m 644 sysusers.d/kup.conf $(DESTDIR)$(SYSUSERSDIR)/kup.conf
+	install -D -m 644 modules-load.d/kup.conf $(DESTDIR)$(MODLOADDIR)/kup.conf
+	install -D -m 644 modprobe.d/kup.conf $(DESTDIR)$(MODPROBEDIR)/kup.conf
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/kup/linux $(DESTDIR)$(INCLUDEDIR)/kup \
+		2>/dev/null
+
+# The CI check of the above, host only (scripts/install-check.sh).
+install-check:
+	bash scripts/install-check.sh
+
 DKMS_SRC := /usr/src/kup-$(KUP_VERSION)
-# Copy the module sources, without build products, to where dkms wants them.
-DKMS_COPY = rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC) && \
-	cp -r --parents Kbuild compat.mk Makefile dkms.conf include \
-		$(MODULE_DIRS) $(DKMS_SRC)/ && \
+# Modules dkms installs besides kup.ko and kup_echo.ko (dkms.conf), opt-in:
+# DKMS_EXTRAS="kup_rot13 kup_bench".
+DKMS_EXTRAS ?=
+# DKMS_KVER=release: build and install for that kernel, not the running one.
+DKMS_KVER ?=
+dkms_k := $(if $(DKMS_KVER),-k $(DKMS_KVER))
+
+# Register the sources with dkms: copy them, without build products, to
+# where dkms wants them, add DKMS_EXTRAS to the copy's dkms.conf, dkms
+# add. A kup/KUP_VERSION registered already (an earlier dkms-install) is
+# removed first, with what it built and installed: running it again
+# starts afresh from the current sources.
+_dkms-add:
+	@if dkms status kup/$(KUP_VERSION) 2>/dev/null | grep -q .; then \
+		echo "dkms: removing the kup $(KUP_VERSION) registered before"; \
+		dkms remove kup/$(KUP_VERSION) --all >/dev/null; \
+	fi
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -r --parents Kbuild compat.mk VERSION Makefile dkms.conf include \
+		scripts/dkms-post-build.sh $(MODULE_DIRS) $(DKMS_SRC)/
 	find $(DKMS_SRC) \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \
 		-o -name '*.mod' -o -name '*.mod.c' -o -name '*.o.d' \) -delete
-
-dkms-install:
-	$(DKMS_COPY)
+	@n=2; for m in $(DKMS_EXTRAS); do \
+		case $$m in \
+		kup_rot13) loc=samples/ ;; \
+		kup_bench) loc=bench/kmod/ ;; \
+		*) echo "DKMS_EXTRAS: '$$m' is not kup_rot13 or kup_bench" >&2; \
+			exit 1 ;; \
+		esac; \
+		printf '%s[%d]="%s"\n' BUILT_MODULE_NAME $$n $$m \
+			BUILT_MODULE_LOCATION $$n $$loc \
+			DEST_MODULE_LOCATION $$n /kernel/drivers/misc \
+			>>$(DKMS_SRC)/dkms.conf; \
+		n=$$((n + 1)); \
+	done
 	dkms add kup/$(KUP_VERSION)
-	dkms build kup/$(KUP_VERSION)
-	dkms install kup/$(KUP_VERSION)
+
+# Can run again: the second run replaces what the first installed.
+dkms-install: _dkms-add
+	dkms build kup/$(KUP_VERSION) $(dkms_k)
+	dkms install kup/$(KUP_VERSION) $(dkms_k)
 
 dkms-uninstall:
 	-dkms remove kup/$(KUP_VERSION) --all
 	rm -rf $(DKMS_SRC)
 
-# dkms builds the package for the guest kernel, then everything is removed.
+# dkms builds the package for the guest kernel (registered twice, as two
+# make dkms-install do), then the client-module template against it; then
+# everything is removed (scripts/dkms-check.sh).
 _dkms-check:
-	@if dkms status kup 2>/dev/null | grep -q kup; then \
-		echo "dkms-check: kup is installed with dkms here; skipped"; \
-	else \
-		set -e; $(DKMS_COPY); \
-		trap 'dkms remove kup/$(KUP_VERSION) --all >/dev/null 2>&1; \
-			rm -rf $(DKMS_SRC)' EXIT; \
-		dkms add kup/$(KUP_VERSION) >/dev/null && \
-		dkms build kup/$(KUP_VERSION) -k $(GUEST_KVER) >/dev/null && \
-		ls /var/lib/dkms/kup/$(KUP_VERSION)/$(GUEST_KVER)/x86_64/module/kup.ko* \
-			>/dev/null && \
-		echo "dkms-check: kup $(KUP_VERSION) builds with dkms for $(GUEST_KVER)"; \
-	fi
+	bash scripts/dkms-check.sh $(KUP_VERSION) $(GUEST_KVER)

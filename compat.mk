@@ -4,8 +4,11 @@
 # and driver/compat.h force-included, with its feature tests on the
 # headers of the kernel we build for (a distribution may backport a
 # change without its version number).
-KUP_VERSION := 0.1.0
 kup_top := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+KUP_VERSION := $(shell cat $(kup_top)/VERSION 2>/dev/null)
+ifeq ($(KUP_VERSION),)
+$(error kup: no VERSION file next to compat.mk)
+endif
 
 ccflags-y += -I$(kup_top)/include
 ccflags-y += -D'pr_fmt(fmt)=KBUILD_MODNAME ": " fmt'

@@ -584,6 +584,7 @@ static long kup_ioctl_info(struct kup_file *kf, void __user *argp)
 		.region_size = kup_region_size(1, dev->max_buf, PAGE_SIZE),
 		.page_size = PAGE_SIZE,
 		.notify_count = atomic64_read(&dev->notify_count),
+		.features = KUP_FEATURES,
 	};
 
 	if (copy_to_user(argp, &info, sizeof(info)))

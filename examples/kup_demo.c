@@ -56,7 +56,9 @@ static void *lane_fn(void *arg)
 				 "thread %u, channel %u, message %lu", chan,
 				 chan, i);
 
-		l->err = kup_send(l->ch, msg, n, 0);
+		if (n < 0 || (size_t)n >= sizeof(msg))
+			n = sizeof(msg) - 1;	/* truncated: send what fits */
+		l->err = kup_send(l->ch, msg, (size_t)n, 0);
 		if (l->err)
 			break;
 		len = kup_recv(l->ch, &reply, 0);

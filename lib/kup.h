@@ -45,6 +45,27 @@
 #define KUP_LIB_H
 
 /*
+ * The kup release this header comes from (the tree's VERSION file; make
+ * install-check fails when they differ). KUP_CHECK_VERSION(major, minor)
+ * is true when this header is OLDER than major.minor, as liburing's
+ * IO_URING_CHECK_VERSION:
+ *
+ *	#if KUP_CHECK_VERSION(0, 2)
+ *	#error "needs kup 0.2 or later"
+ *	#endif
+ *
+ * The release is not the ABI: a program built with this header runs on
+ * any kernel whose kup reports the same KUP_ABI_VERSION (the ABI policy
+ * in include/uapi/linux/kup.h).
+ */
+#define KUP_VERSION_MAJOR	0
+#define KUP_VERSION_MINOR	1
+#define KUP_VERSION_PATCH	0
+#define KUP_CHECK_VERSION(major, minor)					\
+	((major) * 65536L + (minor) >					\
+	 KUP_VERSION_MAJOR * 65536L + KUP_VERSION_MINOR)
+
+/*
  * kup.h defines no feature-test macro: it leaves the program's choice
  * (_GNU_SOURCE changes strerror_r(), for one) as it is, and builds under
  * strict ISO C (-std=c11) whatever the system headers included before it
@@ -272,6 +293,11 @@ KUPLIB_INLINE int kup_open(const char *name, struct kup_device **devp)
 		free(dev);
 		return ret;
 	}
+	/*
+	 * The ABI policy (include/uapi/linux/kup.h): the major must match;
+	 * a newer kernel of the same major is fine, its additions are in
+	 * dev->info.features.
+	 */
 	if (dev->info.abi_version != KUP_ABI_VERSION) {
 		KUPLIB_CLOSE(dev->fd);
 		free(dev);

@@ -26,7 +26,7 @@ mkdir -p "$build" "$cache"
 
 pkgs="gcc g++ make libc6-dev qemu-system-x86 busybox-static cpio kmod
 xz-utils zstd sparse dkms liburing-dev linux-source-6.1 gnuplot-nox
-libasan8 libubsan1 libtsan2"
+libasan8 libubsan1 libtsan2 pkg-config"
 
 updated=0
 apt_update() {

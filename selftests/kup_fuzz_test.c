@@ -525,12 +525,12 @@ static void op_info(struct if_thr *t)
 	if (!ret && place == PL_NORMAL &&
 	    (info.abi_version != KUP_ABI_VERSION || !info.nchan ||
 	     info.page_size != (__u64)sysconf(_SC_PAGESIZE) ||
-	     info.reserved0 || info.reserved[0] || info.reserved[1]))
-		if_fail("INFO on fd %d: abi %u nchan %u page %llu reserved %u %llu %llu",
+	     info.features != KUP_FEATURES || info.reserved0 || info.reserved))
+		if_fail("INFO on fd %d: abi %u nchan %u page %llu features %llx reserved %u %llu",
 			f.fd, info.abi_version, info.nchan,
-			(unsigned long long)info.page_size, info.reserved0,
-			(unsigned long long)info.reserved[0],
-			(unsigned long long)info.reserved[1]);
+			(unsigned long long)info.page_size,
+			(unsigned long long)info.features, info.reserved0,
+			(unsigned long long)info.reserved);
 }
 
 /* An address and a length for an attach: pool memory or worse. */

@@ -88,8 +88,8 @@ TEST_F(region, info)
 	EXPECT_EQ(self->page + 2ULL * self->info.max_buf_size,
 		  self->info.region_size);
 	EXPECT_EQ(0, self->info.reserved0);
-	EXPECT_EQ(0, self->info.reserved[0]);
-	EXPECT_EQ(0, self->info.reserved[1]);
+	EXPECT_EQ(KUP_FEATURES, self->info.features);
+	EXPECT_EQ(0, self->info.reserved);
 }
 
 /* One page: the control block and two small buffers share it. */

@@ -1076,7 +1076,10 @@ static int fk_ioctl_info(struct fk_file *kf, struct kup_info *info)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
 	memset(info, 0, sizeof(*info));
-	info->abi_version = KUP_ABI_VERSION;
+	info->abi_version = dev->cfg.abi_version ? dev->cfg.abi_version :
+			    KUP_ABI_VERSION;
+	info->features = dev->cfg.features;
+	info->reserved = dev->cfg.info_reserved;
 	info->nchan = dev->cfg.nchan;
 	info->nslots = KUP_MAX_SLOTS;
 	info->max_buf_size = dev->cfg.max_buf;

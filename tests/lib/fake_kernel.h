@@ -58,6 +58,14 @@ struct fk_config {
 	unsigned int timeout_ms; /* lost wake-up after, 0: 5000 */
 	fk_serve_fn serve;	/* NULL: no kernel thread */
 	void *arg;
+	/*
+	 * What KUP_IOC_INFO reports, to play another kernel (ABI policy):
+	 * abi_version 0 is KUP_ABI_VERSION; features and info_reserved go
+	 * to struct kup_info features and reserved as they are.
+	 */
+	uint32_t abi_version;
+	uint64_t features;
+	uint64_t info_reserved;
 };
 
 /* The library's test hook */

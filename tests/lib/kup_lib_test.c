@@ -276,6 +276,56 @@ static const size_t size_classes[] = {
 	129, 255, 256, 1000, 4095, 4096, 4097, 8191, 8192,
 };
 
+/* A newer kernel's region header: it uses words that are reserved here. */
+static void hdr_newer(struct kup_region_hdr *h, void *arg)
+{
+	unsigned int i;
+
+	(void)arg;
+	for (i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++)
+		h->reserved[i] = 0x5a5a5a5a00000000ULL + i;
+}
+
+/*
+ * The ABI policy (include/uapi/linux/kup.h): this library, built against
+ * an older header, runs on a newer kernel of the same major, which
+ * reports feature bits and fills words this header calls reserved; it
+ * refuses another major.
+ */
+TEST(abi_newer_kernel, 20)
+{
+	const uint64_t extra = (1ULL << 0) | (1ULL << 17) | (1ULL << 63);
+	struct fk_config cfg = echo_cfg();
+	struct kup_device *dev = NULL, *dev2 = NULL;
+	struct kup_channel *ch;
+	struct fk_dev *fk;
+	unsigned long n = 0;
+	size_t len;
+
+	cfg.features = KUP_FEATURES | extra;
+	cfg.info_reserved = 0xabcdef;
+	fk = fake_dev(&cfg, &dev);
+	CHECK_EQ(dev->info.abi_version, KUP_ABI_VERSION);
+	CHECK_EQ(dev->info.features, KUP_FEATURES | extra);
+	fk_corrupt_hdr(fk, hdr_newer, NULL);
+	ch = echo_attach(dev, 0);
+	CHECK_EQ(ch->hdr->reserved[0], 0x5a5a5a5a00000000ULL);
+	for (len = 0; len <= 2 * KUP_INLINE_MAX; len += 37)
+		CHECK_EQ(roundtrip(ch, n++, len, 0, len & 1), 0);
+	CHECK_EQ(kup_chan_close(ch), 0);
+	kup_close(dev);
+	fk_dev_destroy(fk);
+
+	/* Another major: refused at open, whatever the features. */
+	cfg = echo_cfg();
+	cfg.abi_version = KUP_ABI_VERSION + 1;
+	fk = fk_dev_create(&cfg);
+	REQUIRE(fk, "fk_dev_create");
+	CHECK_EQ(kup_open(cfg.name, &dev2), -EPROTONOSUPPORT);
+	CHECK(dev2 == NULL, "dev2 set on failure");
+	fk_dev_destroy(fk);
+}
+
 TEST(pingpong_every_size, 30)
 {
 	struct fk_config cfg = echo_cfg();
@@ -1606,6 +1656,7 @@ TEST(open_names, 10)
 
 static const struct test *const tests[] = {
 	T(open_and_info),
+	T(abi_newer_kernel),
 	T(pingpong_every_size),
 	T(pipelined_every_size),
 	T(stress_both_sleeping),

@@ -87,7 +87,30 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
+/*
+ * ABI policy. KUP_ABI_VERSION is the major number of the ABI: the region
+ * layout, the turn protocol and the ioctls as this header describes them.
+ * It changes only when a change would break a program built against an
+ * older header; the library (lib/kup.h) refuses a kernel whose major
+ * differs from its own (struct kup_info and struct kup_region_hdr
+ * abi_version), and accepts every kernel of the same major.
+ *
+ * Within a major, the ABI only grows: a new ioctl, a new flag, a field
+ * carved out of a reserved word that was zero until then. Each addition
+ * gets a bit in KUP_FEATURES, which the kernel reports in struct kup_info
+ * features: a program tests the bit before it uses what it names, and
+ * ignores bits it does not know (a newer kernel). A kernel older than
+ * the features word reports zero there: ABI 1 as first published.
+ * Reserved words stay zero, in and out, until a feature bit gives them a
+ * meaning.
+ */
 #define KUP_ABI_VERSION		1
+/*
+ * What this header's kernel adds to ABI 1, for struct kup_info features.
+ * ABI 1 as published defines no feature bit yet; the first compatible
+ * addition takes bit 0.
+ */
+#define KUP_FEATURES		0ULL
 /* "KUPREGN1" read as a little-endian 64-bit word */
 #define KUP_REGION_MAGIC	0x314e474552505550ULL
 #define KUP_LINE_SIZE		128
@@ -198,7 +221,7 @@ struct kup_slot {
 
 /* KUP_IOC_INFO: what a region for this device must look like. */
 struct kup_info {
-	__u32 abi_version;	/* out: KUP_ABI_VERSION */
+	__u32 abi_version;	/* out: KUP_ABI_VERSION, the major */
 	__u32 nchan;		/* out: channels of the device */
 	__u32 nslots;		/* out: most slots per channel */
 	__u32 max_buf_size;	/* out: largest buffer, bytes */
@@ -207,7 +230,8 @@ struct kup_info {
 	__u64 region_size;	/* out: bytes a 1-slot region of max_buf_size needs */
 	__u64 page_size;	/* out: the kernel's page size */
 	__u64 notify_count;	/* out: times the kernel client called notify */
-	__u64 reserved[2];	/* out: zero */
+	__u64 features;		/* out: KUP_FEATURES of the kernel (ABI policy) */
+	__u64 reserved;		/* out: zero */
 };
 
 /*
