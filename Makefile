@@ -365,7 +365,8 @@ MODPROBEDIR ?= $(SYSCONFDIR)/modprobe.d
 MANPAGES := $(wildcard man/*.[3479])
 # Every file install writes, as DESTDIR-relative paths: uninstall removes
 # exactly these.
-INSTALLED := $(INCLUDEDIR)/kup.h $(INCLUDEDIR)/kup/linux/kup.h \
+INSTALLED := $(INCLUDEDIR)/kup.h $(INCLUDEDIR)/kernproxy.h \
+	$(INCLUDEDIR)/kup/linux/kup.h \
 	$(PKGCONFIGDIR)/kup.pc \
 	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
 	$(UDEVRULESDIR)/60-kup.rules $(SYSUSERSDIR)/kup.conf \
@@ -382,6 +383,7 @@ install:
 	@rm -f $(BUILD)/kup.pc
 	$(MAKE) -f $(TOP)/Makefile $(BUILD)/kup.pc
 	install -D -m 644 lib/kup.h $(DESTDIR)$(INCLUDEDIR)/kup.h
+	install -D -m 644 lib/kernproxy.h $(DESTDIR)$(INCLUDEDIR)/kernproxy.h
 	install -D -m 644 include/uapi/linux/kup.h \
 		$(DESTDIR)$(INCLUDEDIR)/kup/linux/kup.h
 	install -D -m 644 $(BUILD)/kup.pc $(DESTDIR)$(PKGCONFIGDIR)/kup.pc

@@ -100,6 +100,7 @@ check_prefix() {
 
 	want=$( {
 		echo "$prefix/include/kup.h"
+		echo "$prefix/include/kernproxy.h"
 		echo "$prefix/include/kup/linux/kup.h"
 		echo "$prefix/share/pkgconfig/kup.pc"
 		for f in "$top"/man/*.[3479]; do
@@ -127,6 +128,8 @@ $(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"
 		problem "60-kup.rules: not the rule for ATTR{kup_abi}"
 	cmp -s "$top/lib/kup.h" "$dest$prefix/include/kup.h" ||
 		problem "PREFIX=$prefix: kup.h differs from lib/kup.h"
+	cmp -s "$top/lib/kernproxy.h" "$dest$prefix/include/kernproxy.h" ||
+		problem "PREFIX=$prefix: kernproxy.h differs from lib/kernproxy.h"
 
 	# pkg-config on the installed kup.pc; the sysroot maps its paths
 	# into DESTDIR, as for a cross build.
@@ -169,7 +172,8 @@ $(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"
 		return 0;
 	}
 	EOF
-	printf '#include <kup.h>\nint main() { return KUP_CHECK_VERSION(%s, %s); }\n' \
+	# The FreeBSD KUP names, from their own header, in C++.
+	printf '#include <kernproxy.h>\nint main() { void *(*op)(const char *) = kernproxy_open; return KUP_CHECK_VERSION(%s, %s) + !op; }\n' \
 		"$major" "$minor" >"$app/hello.cc"
 	(
 		cd "$app" &&
@@ -188,6 +192,9 @@ $(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"
 		[ "$(realpath -m $got | sort)" = "$want" ] ||
 			problem "PREFIX=$prefix: ${f##*/}: kup headers from: $got"
 	done
+	got=$(tr ' \\' '\n\n' <"$app/hello.d" | grep -E '(^|/)kernproxy\.h$')
+	[ "$(realpath -m $got)" = "$dest$prefix/include/kernproxy.h" ] ||
+		problem "PREFIX=$prefix: kernproxy.h from: $got"
 	got=$("$app/version") ||
 		problem "PREFIX=$prefix: the version app failed"
 	[ "${got% *}" = "$version" ] ||
