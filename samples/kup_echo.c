@@ -684,5 +684,6 @@ module_init(echo_init);
 module_exit(echo_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("KUP");
 MODULE_DESCRIPTION("kup echo service: kernel threads answer every message");
 MODULE_VERSION(KUP_VERSION);

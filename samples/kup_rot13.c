@@ -208,5 +208,6 @@ module_init(rot13_init);
 module_exit(rot13_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("KUP");
 MODULE_DESCRIPTION("kup ROT13 service written with the FreeBSD KUP API");
 MODULE_VERSION(KUP_VERSION);

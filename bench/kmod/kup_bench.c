@@ -428,5 +428,6 @@ module_init(kb_init);
 module_exit(kb_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("KUP");
 MODULE_DESCRIPTION("kup benchmark service and the system-call paths to compare with");
 MODULE_VERSION(KUP_VERSION);

@@ -21,6 +21,13 @@
  *	kthread_stop(...);			// stop the threads that use dev
  *	kup_dev_destroy(dev);
  *
+ * Symbol namespace: every call below is exported in the namespace KUP
+ * (EXPORT_SYMBOL_NS_GPL). A client module imports it, in mainline's
+ * spelling (Linux 6.13 and later; driver/compat.h gives older kernels the
+ * same spelling):
+ *
+ *	MODULE_IMPORT_NS("KUP");
+ *
  * Sessions: kup_wait_channel() reports each attachment once and starts a
  * session on it; the data calls on a channel work on the attachment of its
  * session only. When the process detaches (or dies, or breaks the
