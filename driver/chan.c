@@ -489,7 +489,7 @@ int kup_send_batch(struct kup_dev *dev, unsigned int chan,
 out:
 	return kup_call_end(ch, ret);
 }
-EXPORT_SYMBOL_GPL(kup_send_batch);
+EXPORT_SYMBOL_NS_GPL(kup_send_batch, "KUP");
 
 /**
  * kup_send() - wait for the turn, copy a message, pass the turn
@@ -513,7 +513,7 @@ int kup_send(struct kup_dev *dev, unsigned int chan, const void *data,
 	ret = kup_send_batch(dev, chan, &msg, 1, flags);
 	return ret < 0 ? ret : 0;
 }
-EXPORT_SYMBOL_GPL(kup_send);
+EXPORT_SYMBOL_NS_GPL(kup_send, "KUP");
 
 /**
  * kup_pass() - pass the turn without data (a message of length 0)
@@ -527,7 +527,7 @@ int kup_pass(struct kup_dev *dev, unsigned int chan, unsigned int flags)
 {
 	return kup_send(dev, chan, NULL, 0, flags);
 }
-EXPORT_SYMBOL_GPL(kup_pass);
+EXPORT_SYMBOL_NS_GPL(kup_pass, "KUP");
 
 /**
  * kup_recv_batch() - wait for the process's next message, take every one
@@ -569,7 +569,7 @@ int kup_recv_batch(struct kup_dev *dev, unsigned int chan,
 out:
 	return kup_call_end(ch, ret);
 }
-EXPORT_SYMBOL_GPL(kup_recv_batch);
+EXPORT_SYMBOL_NS_GPL(kup_recv_batch, "KUP");
 
 /**
  * kup_recv() - wait for the process to pass the turn, return its message
@@ -596,7 +596,7 @@ ssize_t kup_recv(struct kup_dev *dev, unsigned int chan, const void **data,
 	*data = msg.data;
 	return msg.len;
 }
-EXPORT_SYMBOL_GPL(kup_recv);
+EXPORT_SYMBOL_NS_GPL(kup_recv, "KUP");
 
 /*
  * Messages kup_serve() answers between two cond_resched() calls, and at
@@ -745,7 +745,7 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 		kup_kwake(r, defer);
 	return kup_call_end(ch, ret ? ret : min_t(u64, done, INT_MAX));
 }
-EXPORT_SYMBOL_GPL(kup_serve);
+EXPORT_SYMBOL_NS_GPL(kup_serve, "KUP");
 
 /**
  * kup_release() - end the hold taken by kup_recv() or kup_send_buf()
@@ -764,7 +764,7 @@ void kup_release(struct kup_dev *dev, unsigned int chan)
 	kup_unhold(ch, true);
 	rcu_read_unlock();
 }
-EXPORT_SYMBOL_GPL(kup_release);
+EXPORT_SYMBOL_NS_GPL(kup_release, "KUP");
 
 /*
  * End session gen of ch (0: none): every hold ends; if its attachment is
@@ -817,7 +817,7 @@ void kup_end_session(struct kup_dev *dev, unsigned int chan)
 	if (ch)
 		kup_end_gen(ch, READ_ONCE(ch->bound));
 }
-EXPORT_SYMBOL_GPL(kup_end_session);
+EXPORT_SYMBOL_NS_GPL(kup_end_session, "KUP");
 
 /* kupdev.c: the session a call is about to work on, 0 if none. */
 u64 __kup_session(struct kup_dev *dev, unsigned int chan)
@@ -877,7 +877,7 @@ void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 	ret = kup_call_end(ch, ret);
 	return ret ? ERR_PTR(ret) : buf;
 }
-EXPORT_SYMBOL_GPL(kup_send_buf);
+EXPORT_SYMBOL_NS_GPL(kup_send_buf, "KUP");
 
 /**
  * kup_send_commit() - pass the turn with @len bytes written by kup_send_buf()
@@ -934,7 +934,7 @@ int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len)
 out:
 	return kup_call_end(ch, ret);
 }
-EXPORT_SYMBOL_GPL(kup_send_commit);
+EXPORT_SYMBOL_NS_GPL(kup_send_commit, "KUP");
 
 /* The buffer size, or with slots the slot count, of chan's region. */
 static ssize_t kup_chan_query(struct kup_dev *dev, unsigned int chan,
@@ -965,7 +965,7 @@ ssize_t kup_chan_buf_size(struct kup_dev *dev, unsigned int chan)
 {
 	return kup_chan_query(dev, chan, false);
 }
-EXPORT_SYMBOL_GPL(kup_chan_buf_size);
+EXPORT_SYMBOL_NS_GPL(kup_chan_buf_size, "KUP");
 
 /**
  * kup_chan_slots() - slots of the region attached to @chan
@@ -982,7 +982,7 @@ int kup_chan_slots(struct kup_dev *dev, unsigned int chan)
 {
 	return kup_chan_query(dev, chan, true);
 }
-EXPORT_SYMBOL_GPL(kup_chan_slots);
+EXPORT_SYMBOL_NS_GPL(kup_chan_slots, "KUP");
 
 /**
  * __kup_recv_flat() - kupdev_receive(): kup_recv(), the message in its buffer

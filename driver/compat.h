@@ -54,4 +54,28 @@ static inline void hrtimer_setup(struct hrtimer *timer,
 }
 #endif
 
+/*
+ * 6.13 (commit cdd30ebb1b9f, "module: Convert symbol namespace to string
+ * literal"): the namespace argument of EXPORT_SYMBOL_NS_GPL() and
+ * MODULE_IMPORT_NS() is a string literal, EXPORT_SYMBOL_NS_GPL(f, "KUP");
+ * before, a bare identifier that the macros stringified. kup writes the
+ * mainline form; an older kernel gets the same macros taking a string.
+ * __EXPORT_SYMBOL(sym, license, ns) took the namespace as a string on
+ * both sides of the change; its license argument is "GPL" since the 6.5
+ * rework of the export tables (which brought __EXPORT_SYMBOL_REF), and
+ * was the section suffix "_gpl" before.
+ */
+#include <linux/export.h>
+#include <linux/module.h>
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#undef EXPORT_SYMBOL_NS_GPL
+#ifdef __EXPORT_SYMBOL_REF
+#define EXPORT_SYMBOL_NS_GPL(sym, ns)	__EXPORT_SYMBOL(sym, "GPL", ns)
+#else
+#define EXPORT_SYMBOL_NS_GPL(sym, ns)	__EXPORT_SYMBOL(sym, "_gpl", ns)
+#endif
+#undef MODULE_IMPORT_NS
+#define MODULE_IMPORT_NS(ns)		MODULE_INFO(import_ns, ns)
+#endif
+
 #endif /* _KUP_COMPAT_H */

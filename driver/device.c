@@ -244,13 +244,13 @@ struct kup_dev *kup_dev_create(const char *name, unsigned int nchan,
 {
 	return __kup_dev_create(name, nchan, buf_pages, false);
 }
-EXPORT_SYMBOL_GPL(kup_dev_create);
+EXPORT_SYMBOL_NS_GPL(kup_dev_create, "KUP");
 
 unsigned int kup_dev_nchan(const struct kup_dev *dev)
 {
 	return dev->nchan;
 }
-EXPORT_SYMBOL_GPL(kup_dev_nchan);
+EXPORT_SYMBOL_NS_GPL(kup_dev_nchan, "KUP");
 
 /**
  * kup_dev_set_spin_us() - set how long kernel waiters spin before sleeping
@@ -267,7 +267,7 @@ void kup_dev_set_spin_us(struct kup_dev *dev, unsigned int usecs)
 {
 	WRITE_ONCE(dev->spin_ns, kup_spin_ns(usecs));
 }
-EXPORT_SYMBOL_GPL(kup_dev_set_spin_us);
+EXPORT_SYMBOL_NS_GPL(kup_dev_set_spin_us, "KUP");
 
 /**
  * kup_dev_set_chan_spin_us() - set one channel's spin budget
@@ -289,7 +289,7 @@ int kup_dev_set_chan_spin_us(struct kup_dev *dev, unsigned int chan,
 		   KUP_SPIN_DEV : kup_spin_ns(usecs));
 	return 0;
 }
-EXPORT_SYMBOL_GPL(kup_dev_set_chan_spin_us);
+EXPORT_SYMBOL_NS_GPL(kup_dev_set_chan_spin_us, "KUP");
 
 static void kup_chan_wake_all(struct kup_chan *ch)
 {
@@ -336,7 +336,7 @@ void kup_dev_shutdown(struct kup_dev *dev)
 	wake_up_all(&dev->attach_wq);
 	kup_dev_wake_files(dev);
 }
-EXPORT_SYMBOL_GPL(kup_dev_shutdown);
+EXPORT_SYMBOL_NS_GPL(kup_dev_shutdown, "KUP");
 
 /**
  * kup_dev_destroy() - shut @dev down, remove its node and drop it
@@ -376,7 +376,7 @@ void kup_dev_destroy(struct kup_dev *dev)
 	}
 	kup_dev_put(dev);
 }
-EXPORT_SYMBOL_GPL(kup_dev_destroy);
+EXPORT_SYMBOL_NS_GPL(kup_dev_destroy, "KUP");
 
 /**
  * kup_notify() - tell processes polling @dev that channels are available
@@ -390,7 +390,7 @@ void kup_notify(struct kup_dev *dev)
 	atomic64_inc(&dev->notify_count);
 	kup_dev_kick(dev, KUP_KICK_FILES);
 }
-EXPORT_SYMBOL_GPL(kup_notify);
+EXPORT_SYMBOL_NS_GPL(kup_notify, "KUP");
 
 /* The region attached to ch, under dev->bind_lock. */
 static struct kup_region *kup_chan_bind_locked(struct kup_chan *ch)
@@ -477,7 +477,7 @@ int kup_wait_channel(struct kup_dev *dev, unsigned int flags)
 			return -EINTR;
 	}
 }
-EXPORT_SYMBOL_GPL(kup_wait_channel);
+EXPORT_SYMBOL_NS_GPL(kup_wait_channel, "KUP");
 
 /* File operations */
 

@@ -36,13 +36,13 @@ struct kupdev_softc *kupdev_create(const char *name, size_t size,
 	}
 	return sc;
 }
-EXPORT_SYMBOL_GPL(kupdev_create);
+EXPORT_SYMBOL_NS_GPL(kupdev_create, "KUP");
 
 int kupdev_wait_channel(struct kupdev_softc *sc)
 {
 	return kup_wait_channel(sc->dev, 0);
 }
-EXPORT_SYMBOL_GPL(kupdev_wait_channel);
+EXPORT_SYMBOL_NS_GPL(kupdev_wait_channel, "KUP");
 
 /*
  * Shuts the device down and frees it. As with kup_dev_destroy(), no
@@ -58,13 +58,13 @@ int kupdev_unload(struct kupdev_softc *sc)
 	kfree(sc);
 	return 0;
 }
-EXPORT_SYMBOL_GPL(kupdev_unload);
+EXPORT_SYMBOL_NS_GPL(kupdev_unload, "KUP");
 
 void kupdev_notify(struct kupdev_softc *sc)
 {
 	kup_notify(sc->dev);
 }
-EXPORT_SYMBOL_GPL(kupdev_notify);
+EXPORT_SYMBOL_NS_GPL(kupdev_notify, "KUP");
 
 /*
  * The FreeBSD KUP API has no call that ends a session: a call that fails
@@ -80,7 +80,7 @@ int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
 	__kup_session_failed(sc->dev, chan_id, s, ret);
 	return ret;
 }
-EXPORT_SYMBOL_GPL(kupdev_send);
+EXPORT_SYMBOL_NS_GPL(kupdev_send, "KUP");
 
 /*
  * KUP returns no length: the message is always in the channel's buffer,
@@ -96,13 +96,13 @@ void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
 	__kup_session_failed(sc->dev, chan_id, s, ret);
 	return data;
 }
-EXPORT_SYMBOL_GPL(kupdev_receive);
+EXPORT_SYMBOL_NS_GPL(kupdev_receive, "KUP");
 
 void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
 {
 	kup_release(sc->dev, chan_id);
 }
-EXPORT_SYMBOL_GPL(kupdev_unlock_channel);
+EXPORT_SYMBOL_NS_GPL(kupdev_unlock_channel, "KUP");
 
 void kupdev_pass(struct kupdev_softc *sc, int chan_id)
 {
@@ -111,4 +111,4 @@ void kupdev_pass(struct kupdev_softc *sc, int chan_id)
 	__kup_session_failed(sc->dev, chan_id, s,
 			     kup_pass(sc->dev, chan_id, 0));
 }
-EXPORT_SYMBOL_GPL(kupdev_pass);
+EXPORT_SYMBOL_NS_GPL(kupdev_pass, "KUP");

@@ -2,9 +2,10 @@
 /*
  * kup_echo: a kup client whose kernel threads answer every message.
  *
- * /dev/kup_echo has nchan channels. An acceptor kthread waits for
- * processes to attach channels and hands each one to that channel's
- * worker kthread. On a ping-pong channel the worker holds the first turn:
+ * /dev/kup_echo has nchan channels, served by kup's service loop
+ * (kup_workers_start()): a kthread per channel, which runs echo_session()
+ * for each attachment. On a ping-pong channel the worker holds the first
+ * turn:
  * it sends a greeting, "kup_echo <chan>"; on a pipelined channel the
  * process holds the first turns. Then it echoes every message back
  * unchanged, with kup_serve(), copying it from the to_kernel buffer into
@@ -96,11 +97,9 @@ static unsigned int spin_us = 500;
 module_param(spin_us, uint, 0644);
 MODULE_PARM_DESC(spin_us, "How long the kernel threads spin before they sleep, in microseconds (read at each attach)");
 
+/* Per channel: what the commands of a session need. */
 struct echo_worker {
-	struct task_struct *task;
 	unsigned int chan;
-	atomic_t attached;		/* attaches not yet served */
-	wait_queue_head_t wq;
 	struct timer_list probe;
 	struct completion probed;
 	/* HARDIRQ, SOFTIRQ: the message a timer answers */
@@ -109,12 +108,10 @@ struct echo_worker {
 	struct kup_msg irq_msg;
 	/* the command echo_handle() left to echo_serve() */
 	struct kup_msg cmd;
-	bool serving;			/* in a session: READ_ONCE/WRITE_ONCE */
 };
 
 static struct kup_dev *echo_dev;
-static DECLARE_WAIT_QUEUE_HEAD(echo_idle_wq);
-static struct task_struct *echo_acceptor;
+static struct kup_workers *echo_ws;
 static struct echo_worker *echo_workers;
 static struct dentry *echo_debugfs;
 
@@ -141,7 +138,6 @@ static atomic_t echo_park_send;
 static atomic_t echo_irq_send;
 static atomic_t echo_soft_send;
 static atomic64_t echo_scribbled;
-static atomic64_t echo_accepted;	/* channels kup_wait_channel() reported */
 
 static void echo_count_error(int err)
 {
@@ -204,11 +200,6 @@ static void echo_soft_fn(struct timer_list *t)
 	complete(&w->probed);
 }
 
-static bool echo_wakeup(struct echo_worker *w)
-{
-	return atomic_read(&w->attached) || kthread_should_stop();
-}
-
 /* Keep the turn until this session ends. */
 static int echo_hold(struct echo_worker *w)
 {
@@ -224,8 +215,7 @@ static int echo_hold(struct echo_worker *w)
 		ret = kup_recv(echo_dev, w->chan, &data, KUP_NONBLOCK);
 		if (ret != -EDEADLK)
 			return ret < 0 ? ret : -EPROTO;
-		wait_event_interruptible_timeout(w->wq, kthread_should_stop(),
-						 HZ / 50);
+		schedule_timeout_interruptible(HZ / 50);
 	}
 	return -EINTR;
 }
@@ -474,57 +464,23 @@ static int echo_serve(struct echo_worker *w)
 	return ret;
 }
 
-static int echo_worker_fn(void *arg)
+/*
+ * The session function of kup's service loop: serve one attachment of
+ * chan until it ends; returns why. The loop then ends the session and
+ * tells pollers the channel is free.
+ */
+static int echo_session(struct kup_dev *dev, unsigned int chan, void *arg)
 {
-	struct echo_worker *w = arg;
-	int ret;
+	struct echo_worker *w = (struct echo_worker *)arg + chan;
+	int ret = echo_serve(w);
 
-	while (!kthread_should_stop()) {
-		wait_event_interruptible(w->wq, echo_wakeup(w));
-		if (kthread_should_stop())
-			break;
-		atomic_dec(&w->attached);
-		WRITE_ONCE(w->serving, true);
-		ret = echo_serve(w);
-		/* Selftests: stop here until resumed (parked + 1). */
-		if (READ_ONCE(test_commands) && READ_ONCE(test_stall_end))
-			echo_park();
-		/*
-		 * Whatever ended it (a failed call leaves a hold in place),
-		 * the session is over: the next attachment may come.
-		 */
-		kup_end_session(echo_dev, w->chan);
-		echo_count_error(ret);
-		if (READ_ONCE(test_commands))
-			pr_info("channel %u: session ended: %d\n", w->chan, ret);
-		WRITE_ONCE(w->serving, false);
-		wake_up_all(&echo_idle_wq);
-		/* The session ended: its channel is free again. */
-		if (ret != -ESHUTDOWN)
-			kup_notify(echo_dev);
-	}
-	return 0;
-}
-
-static int echo_acceptor_fn(void *arg)
-{
-	int chan;
-
-	while (!kthread_should_stop()) {
-		chan = kup_wait_channel(echo_dev, 0);
-		if (chan < 0) {
-			if (chan == -ESHUTDOWN)
-				break;
-			continue;
-		}
-		atomic64_inc(&echo_accepted);
-		atomic_inc(&echo_workers[chan].attached);
-		wake_up(&echo_workers[chan].wq);
-	}
-	/* After a shutdown, stay until kthread_stop(). */
-	while (!kthread_should_stop())
-		schedule_timeout_interruptible(HZ);
-	return 0;
+	/* Selftests: stop here, before the session ends, until resumed. */
+	if (READ_ONCE(test_commands) && READ_ONCE(test_stall_end))
+		echo_park();
+	echo_count_error(ret);
+	if (READ_ONCE(test_commands))
+		pr_info("channel %u: session ended: %d\n", chan, ret);
+	return ret;
 }
 
 static int echo_stats_show(struct seq_file *m, void *v)
@@ -557,7 +513,7 @@ static int echo_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "irq_send %d\n", atomic_read(&echo_irq_send));
 	seq_printf(m, "soft_send %d\n", atomic_read(&echo_soft_send));
 	seq_printf(m, "scribbled %lld\n", atomic64_read(&echo_scribbled));
-	seq_printf(m, "accepted %lld\n", atomic64_read(&echo_accepted));
+	seq_printf(m, "accepted %llu\n", kup_workers_accepted(echo_ws));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(echo_stats);
@@ -577,32 +533,12 @@ static const struct file_operations echo_resume_fops = {
 	.llseek = noop_llseek,
 };
 
-static bool echo_all_idle(void)
+/* Once the threads are stopped: no timer of a command may still run. */
+static void echo_stop_timers(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < nchan; i++)
-		if (READ_ONCE(echo_workers[i].serving))
-			return false;
-	return true;
-}
-
-/*
- * After kup_dev_shutdown(): let every session end on its -ESHUTDOWN (a
- * worker may be busy outside kup for a while: 10 s at most), then stop
- * the threads.
- */
-static void echo_stop_threads(void)
-{
-	unsigned int i;
-
-	wait_event_timeout(echo_idle_wq, echo_all_idle(), 10 * HZ);
-
-	if (echo_acceptor)
-		kthread_stop(echo_acceptor);
 	for (i = 0; i < nchan; i++) {
-		if (echo_workers[i].task)
-			kthread_stop(echo_workers[i].task);
 		timer_delete_sync(&echo_workers[i].probe);
 		timer_delete_sync(&echo_workers[i].soft_timer);
 		hrtimer_cancel(&echo_workers[i].irq_timer);
@@ -630,29 +566,17 @@ static int __init echo_init(void)
 		struct echo_worker *w = &echo_workers[i];
 
 		w->chan = i;
-		init_waitqueue_head(&w->wq);
 		init_completion(&w->probed);
 		timer_setup(&w->probe, echo_probe_fn, 0);
 		timer_setup(&w->soft_timer, echo_soft_fn, 0);
 		hrtimer_setup(&w->irq_timer, echo_irq_fn, CLOCK_MONOTONIC,
 			      HRTIMER_MODE_REL_HARD);
 	}
-	for (i = 0; i < nchan; i++) {
-		struct echo_worker *w = &echo_workers[i];
-		struct task_struct *t;
-
-		t = kthread_run(echo_worker_fn, w, "kup_echo/%u", i);
-		if (IS_ERR(t)) {
-			ret = PTR_ERR(t);
-			goto err_stop;
-		}
-		w->task = t;
-	}
-	echo_acceptor = kthread_run(echo_acceptor_fn, NULL, "kup_echo/acc");
-	if (IS_ERR(echo_acceptor)) {
-		ret = PTR_ERR(echo_acceptor);
-		echo_acceptor = NULL;
-		goto err_stop;
+	echo_ws = kup_workers_start(echo_dev, echo_session, echo_workers,
+				    "kup_echo");
+	if (IS_ERR(echo_ws)) {
+		ret = PTR_ERR(echo_ws);
+		goto err_destroy;
 	}
 	echo_debugfs = debugfs_create_dir("kup_echo", NULL);
 	debugfs_create_file("stats", 0444, echo_debugfs, NULL,
@@ -661,9 +585,7 @@ static int __init echo_init(void)
 			    &echo_resume_fops);
 	return 0;
 
-err_stop:
-	kup_dev_shutdown(echo_dev);
-	echo_stop_threads();
+err_destroy:
 	kup_dev_destroy(echo_dev);
 err_free:
 	kfree(echo_workers);
@@ -673,9 +595,9 @@ err_free:
 static void __exit echo_exit(void)
 {
 	debugfs_remove(echo_debugfs);
-	/* Wake every thread blocked in a kup call, stop them, then destroy. */
-	kup_dev_shutdown(echo_dev);
-	echo_stop_threads();
+	/* Shut down, stop the threads (each session ended), then destroy. */
+	kup_workers_stop(echo_ws);
+	echo_stop_timers();
 	kup_dev_destroy(echo_dev);
 	kfree(echo_workers);
 }
@@ -685,5 +607,6 @@ module_exit(echo_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("The kup maintainers");
+MODULE_IMPORT_NS("KUP");
 MODULE_DESCRIPTION("kup echo service: kernel threads answer every message");
 MODULE_VERSION(KUP_VERSION);

@@ -6,6 +6,10 @@
  * /dev/kup_rot13 has nchan channels of one page. For each attached
  * channel a worker passes the first turn to the process, then answers
  * every NUL-terminated string with its ROT13, NUL-terminated.
+ *
+ * Its service loop is its own, as a KUP client's would be, instead of
+ * kup_workers_start() (a native kup call), but it stops in the same order
+ * (rot13_stop_threads()), and every wait of its threads is bounded.
  */
 
 #include <linux/atomic.h>
@@ -108,11 +112,14 @@ static int rot13_worker_fn(void *arg)
 	struct rot13_worker *w = arg;
 
 	while (!kthread_should_stop()) {
-		wait_event_interruptible(w->wq, atomic_read(&w->attached) ||
-					 kthread_should_stop());
+		wait_event_interruptible_timeout(w->wq,
+						 atomic_read(&w->attached) ||
+						 kthread_should_stop(), 5 * HZ);
 		if (kthread_should_stop())
 			break;
-		atomic_dec(&w->attached);
+		if (!atomic_add_unless(&w->attached, -1, 0))
+			continue;
+		/* A failed kupdev call ended the session itself. */
 		rot13_serve(w);
 		kupdev_notify(rot13_sc);	/* the channel is free again */
 	}
@@ -138,6 +145,12 @@ static int rot13_acceptor_fn(void *arg)
 	return 0;
 }
 
+/*
+ * The order of kup_workers_stop(), with what the FreeBSD API has: it has
+ * no shutdown call, so kthread_stop() is what makes a blocked kupdev call
+ * return (with -EINTR). The acceptor first, so that no attachment is
+ * handed to a stopped worker; then the workers; kupdev_unload() after.
+ */
 static void rot13_stop_threads(void)
 {
 	unsigned int i;
@@ -209,5 +222,6 @@ module_exit(rot13_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("The kup maintainers");
+MODULE_IMPORT_NS("KUP");
 MODULE_DESCRIPTION("kup ROT13 service written with the FreeBSD KUP API");
 MODULE_VERSION(KUP_VERSION);

@@ -2,7 +2,8 @@
 /*
  * kup_bench: the kernel side of "make bench" (see kup_bench.h).
  *
- * A kup device with a worker kthread per channel, and, for comparison, a
+ * A kup device served by kup's service loop (a kthread per channel,
+ * kup_workers_start()), and, for comparison, a
  * misc device whose ioctls are the classic system-call paths into the
  * same module: a copy in and out, and a wait-queue round trip with a
  * kernel thread.
@@ -36,10 +37,7 @@ module_param(spin_us, uint, 0644);
 MODULE_PARM_DESC(spin_us, "How long the kernel threads spin before they sleep, in microseconds (read at each attach)");
 
 struct kb_worker {
-	struct task_struct *task;
 	unsigned int chan;
-	atomic_t attached;
-	wait_queue_head_t wq;
 	u8 *sink;
 	/* A batch: what came, and the answers (too big for the stack). */
 	struct kup_msg msgs[KB_BATCH];
@@ -52,7 +50,7 @@ struct kb_worker {
 };
 
 static struct kup_dev *kb_dev;
-static struct task_struct *kb_acceptor;
+static struct kup_workers *kb_ws;
 static struct kb_worker kb_workers[KB_NCHAN];
 
 /* The wait-queue round trip: a request counter and an answer counter. */
@@ -65,11 +63,6 @@ static atomic_t kb_wq_ack;
 /* The ioctl path's buffer: allocated once, so the path is only copies. */
 static DEFINE_MUTEX(kb_ioctl_lock);
 static void *kb_ioctl_buf;
-
-static bool kb_wakeup(struct kb_worker *w)
-{
-	return atomic_read(&w->attached) || kthread_should_stop();
-}
 
 /*
  * Bounce a word with the process, no protocol: the physical limit of a
@@ -244,43 +237,20 @@ static int kb_serve(struct kb_worker *w)
 	}
 }
 
-static int kb_worker_fn(void *arg)
+/*
+ * The session function of kup's service loop, which then ends the
+ * session (KB_OP_PROTO: however it ended, by hand included).
+ */
+static int kb_session(struct kup_dev *dev, unsigned int chan, void *arg)
 {
-	struct kb_worker *w = arg;
+	struct kb_worker *w = (struct kb_worker *)arg + chan;
 
-	while (!kthread_should_stop()) {
-		wait_event_interruptible(w->wq, kb_wakeup(w));
-		if (kthread_should_stop())
-			break;
-		atomic_dec(&w->attached);
-		w->calls = false;
-		kup_dev_set_spin_us(kb_dev, READ_ONCE(spin_us));
-		/* Ping-pong: the kernel holds the first turn; hand it over. */
-		if (kup_chan_slots(kb_dev, w->chan) == 1)
-			kup_pass(kb_dev, w->chan, 0);
-		kb_serve(w);
-		/* However it ended (KB_OP_PROTO: by hand), it is over. */
-		kup_end_session(kb_dev, w->chan);
-	}
-	return 0;
-}
-
-static int kb_acceptor_fn(void *arg)
-{
-	int chan;
-
-	while (!kthread_should_stop()) {
-		chan = kup_wait_channel(kb_dev, 0);
-		if (chan == -ESHUTDOWN)
-			break;
-		if (chan < 0 || chan >= KB_NCHAN)
-			continue;
-		atomic_inc(&kb_workers[chan].attached);
-		wake_up(&kb_workers[chan].wq);
-	}
-	while (!kthread_should_stop())
-		schedule_timeout_interruptible(HZ);
-	return 0;
+	w->calls = false;
+	kup_dev_set_spin_us(dev, READ_ONCE(spin_us));
+	/* Ping-pong: the kernel holds the first turn; hand it over. */
+	if (kup_chan_slots(dev, chan) == 1)
+		kup_pass(dev, chan, 0);
+	return kb_serve(w);
 }
 
 static bool kb_wq_pending(void)
@@ -354,13 +324,9 @@ static void kb_stop(void)
 {
 	unsigned int i;
 
-	if (kb_acceptor)
-		kthread_stop(kb_acceptor);
-	for (i = 0; i < KB_NCHAN; i++) {
-		if (kb_workers[i].task)
-			kthread_stop(kb_workers[i].task);
+	kup_workers_stop(kb_ws);
+	for (i = 0; i < KB_NCHAN; i++)
 		kvfree(kb_workers[i].sink);
-	}
 	if (kb_wq_task)
 		kthread_stop(kb_wq_task);
 	kvfree(kb_ioctl_buf);
@@ -381,21 +347,14 @@ static int __init kb_init(void)
 		struct kb_worker *w = &kb_workers[i];
 
 		w->chan = i;
-		init_waitqueue_head(&w->wq);
 		w->sink = kvmalloc(KB_MAX_BUF, GFP_KERNEL);
 		if (!w->sink)
 			goto err;
-		w->task = kthread_run(kb_worker_fn, w, "kup_bench/%u", i);
-		if (IS_ERR(w->task)) {
-			ret = PTR_ERR(w->task);
-			w->task = NULL;
-			goto err;
-		}
 	}
-	kb_acceptor = kthread_run(kb_acceptor_fn, NULL, "kup_bench/acc");
-	if (IS_ERR(kb_acceptor)) {
-		ret = PTR_ERR(kb_acceptor);
-		kb_acceptor = NULL;
+	kb_ws = kup_workers_start(kb_dev, kb_session, kb_workers, "kup_bench");
+	if (IS_ERR(kb_ws)) {
+		ret = PTR_ERR(kb_ws);
+		kb_ws = NULL;
 		goto err;
 	}
 	kb_wq_task = kthread_run(kb_wq_fn, NULL, "kup_bench/wq");
@@ -410,7 +369,6 @@ static int __init kb_init(void)
 	return 0;
 
 err:
-	kup_dev_shutdown(kb_dev);
 	kb_stop();
 	kup_dev_destroy(kb_dev);
 	return ret;
@@ -419,7 +377,6 @@ err:
 static void __exit kb_exit(void)
 {
 	misc_deregister(&kb_misc);
-	kup_dev_shutdown(kb_dev);
 	kb_stop();
 	kup_dev_destroy(kb_dev);
 }
@@ -428,5 +385,6 @@ module_init(kb_init);
 module_exit(kb_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("KUP");
 MODULE_DESCRIPTION("kup benchmark service and the system-call paths to compare with");
 MODULE_VERSION(KUP_VERSION);

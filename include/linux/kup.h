@@ -21,6 +21,21 @@
  *	kthread_stop(...);			// stop the threads that use dev
  *	kup_dev_destroy(dev);
  *
+ * Or let kup run that loop, one kthread per channel, and write only what
+ * a session does (see kup_workers_start() in driver/workers.c):
+ *
+ *	ws = kup_workers_start(dev, my_session, arg, "mydev");
+ *	...
+ *	kup_workers_stop(ws);			// shutdown, threads stopped
+ *	kup_dev_destroy(dev);
+ *
+ * Symbol namespace: every call below is exported in the namespace KUP
+ * (EXPORT_SYMBOL_NS_GPL). A client module imports it, in mainline's
+ * spelling (Linux 6.13 and later; driver/compat.h gives older kernels the
+ * same spelling):
+ *
+ *	MODULE_IMPORT_NS("KUP");
+ *
  * Sessions: kup_wait_channel() reports each attachment once and starts a
  * session on it; the data calls on a channel work on the attachment of its
  * session only. When the process detaches (or dies, or breaks the
@@ -36,10 +51,11 @@
  * themselves when one fails with -ENOTCONN, -EPROTO or -EBADMSG; a kupdev
  * call after that belongs to the next attachment.
  *
- * Contexts: kup_dev_create(), kup_dev_destroy(), kup_dev_shutdown() and
- * every call whose flags lack KUP_NONBLOCK (kup_wait_channel(dev, 0)
- * included) may sleep and need process context, for example a kthread or
- * a workqueue; no particular process is needed. With KUP_NONBLOCK,
+ * Contexts: kup_dev_create(), kup_dev_destroy(), kup_dev_shutdown(),
+ * kup_workers_start(), kup_workers_stop() and every call whose flags lack
+ * KUP_NONBLOCK (kup_wait_channel(dev, 0) included) may sleep and need
+ * process context, for example a kthread or a workqueue; no particular
+ * process is needed. With KUP_NONBLOCK,
  * kup_send(), kup_send_batch(), kup_pass(), kup_recv(), kup_recv_batch(),
  * kup_send_buf() and kup_serve(), and always kup_release(),
  * kup_end_session(), kup_send_commit(), kup_chan_buf_size(),
@@ -158,6 +174,26 @@ int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 		   unsigned int flags);
 int kup_send_commit(struct kup_dev *dev, unsigned int chan, size_t len);
+
+/*
+ * The service loop: an acceptor kthread hands each attachment to its
+ * channel's worker kthread, which calls the session function, then
+ * kup_end_session() and kup_notify() (not after -ESHUTDOWN). The session
+ * function returns 0 or the errno that ended the session, once a kup call
+ * fails or kthread_should_stop(). kup_workers_stop() shuts the device
+ * down, stops the acceptor, lets the sessions end (10 s at most), stops
+ * the workers; then kup_dev_destroy() the device.
+ */
+struct kup_workers;
+
+typedef int (*kup_session_fn)(struct kup_dev *dev, unsigned int chan,
+			      void *arg);
+
+struct kup_workers *kup_workers_start(struct kup_dev *dev,
+				      kup_session_fn session, void *arg,
+				      const char *name);
+void kup_workers_stop(struct kup_workers *ws);
+u64 kup_workers_accepted(const struct kup_workers *ws);
 
 /*
  * The FreeBSD KUP names and signatures (kupdev/kupdev.h), so that KUP

@@ -1405,4 +1405,5 @@ module_init(kt_init);
 module_exit(kt_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("KUP");
 MODULE_DESCRIPTION("kup kernel API checks for the selftests (test only)");
