@@ -603,51 +603,189 @@ EXPORT_SYMBOL_NS_GPL(kup_recv, "KUP");
  * most in one call with KUP_NONBLOCK (the process could feed it forever).
  */
 #define KUP_SERVE_RESCHED	64
-/* Messages kup_serve() takes at once from a pipelined channel. */
-#define KUP_SERVE_BATCH		16
 
 /*
- * kup_serve()'s handler loop: hand each of the n messages taken to fn and
- * send its reply, without looking at the turn again (kup_take_run() took
- * the turns, and only their holder passes a turn). *sent: the replies
- * passed, with KUP_MORE (the caller makes the wake-up check). Returns
- * KUP_SERVE_NEXT when all n are answered; KUP_SERVE_STOP after fn's
- * reply to stop; KUP_SERVE_HOLD or a negative errno with fn's message
- * held, unanswered. The messages after the one fn stopped at are given
- * back (kup_untake()).
+ * kup_serve() in steps, for kup_serve_inline() in include/linux/kup.h,
+ * which the client compiles with its handler, so that the handler is
+ * inlined and a message costs no indirect call. kup_serve() is that same
+ * loop with a handler known only at run time. The steps run inside one
+ * read-side section, from kup_serve_begin() to kup_serve_end() (see "Data
+ * calls" above); c->err keeps the first error, which ends the loop.
  */
-static __always_inline int kup_serve_run(struct kup_chan *ch,
-					 struct kup_region *r,
-					 kup_serve_fn fn, void *arg,
-					 const struct kup_msg *msgs, int n,
-					 unsigned int defer, int *sent)
+
+/**
+ * kup_serve_begin() - start serving a channel (see kup_serve_inline())
+ * @c: the serve loop's state, on the caller's stack
+ * @dev: the device
+ * @chan: channel index
+ * @flags: as kup_serve()
+ *
+ * Enters the read-side section that kup_serve_end() leaves, even when it
+ * fails: the failure is then what kup_serve_take() and kup_serve_end()
+ * return.
+ */
+void kup_serve_begin(struct kup_serve_ctx *c, struct kup_dev *dev,
+		     unsigned int chan, unsigned int flags)
+	__acquires(RCU)
+{
+	struct kup_chan *ch = NULL;
+
+	c->dev = dev;
+	c->flags = flags & KUP_NONBLOCK;
+	c->since = 0;
+	c->more = false;
+	c->done = 0;
+	c->n = 0;
+	c->r = NULL;
+	c->err = kup_call_chan(dev, chan, &ch);
+	c->ch = ch;
+	rcu_read_lock();
+	if (!c->err) {
+		c->r = kup_call_region(ch);
+		if (!c->r)
+			c->err = -ENOTCONN;
+	}
+}
+EXPORT_SYMBOL_GPL(kup_serve_begin);
+
+/*
+ * kup_serve_take()'s wait: >= 0 once the turn is ours, -EAGAIN for
+ * KUP_NONBLOCK when it is not, or an error.
+ */
+static int kup_serve_wait(struct kup_serve_ctx *c)
 	__must_hold(RCU)
 {
-	struct kup_msg reply;
-	int act, i;
+	unsigned int defer = c->flags ? KUP_DEFER : 0;
+	struct kup_region *r = c->r;
+	int ret;
 
-	for (i = 0; i < n; i++) {
-		reply = msgs[i];
-		act = fn(arg, &msgs[i], &reply);
-		if (act >= 0 && act != KUP_SERVE_HOLD &&
-		    reply.len > r->buf_size)
-			act = -EMSGSIZE;
-		if (act < 0 || act == KUP_SERVE_HOLD) {
-			kup_untake(r, 1, n - i - 1);
-			kup_hold(ch, r, 1);
-			*sent = i;
-			return act < 0 ? act : KUP_SERVE_HOLD;
-		}
-		kup_put_reply(ch, r, &reply, KUP_MORE | defer);
-		if (act == KUP_SERVE_STOP) {
-			kup_untake(r, 0, n - i - 1);
-			*sent = i + 1;
-			return KUP_SERVE_STOP;
-		}
+	if (c->since >= KUP_SERVE_RESCHED) {
+		if (c->flags & KUP_NONBLOCK)
+			return -EAGAIN;
+		c->since = 0;
+		if (c->more)
+			kup_kwake(r, defer);
+		c->more = false;
+		/* On -ENOTCONN r may be gone: more is false now. */
+		ret = kup_call_resched(c->ch, r);
+		if (ret)
+			return ret;
 	}
-	*sent = n;
+	ret = kup_call_turn(c->dev, r);
+	if (ret)
+		return ret;
+	/* Not ours yet: wake the process for the run so far. */
+	if (c->more)
+		kup_kwake(r, defer);
+	c->more = false;
+	if (c->flags & KUP_NONBLOCK)
+		return -EAGAIN;
+	/* On -ENOTCONN r may be gone: more is false here. */
+	ret = kup_spin_kturn(c->ch, r);
+	if (!ret)
+		ret = kup_sleep_kturn(c->ch, r);
+	return ret;
+}
+
+/**
+ * kup_serve_take() - wait for messages and take them (see
+ *	kup_serve_inline())
+ * @c: the serve loop's state
+ *
+ * Return: the number of messages taken into @c->msgs (1 on a ping-pong
+ * channel, up to KUP_SERVE_BATCH on a pipelined one), each to be
+ * answered with kup_serve_answer() in order; or 0: the loop ends (an
+ * error, kept for kup_serve_end(), or with KUP_NONBLOCK nothing more to
+ * do now).
+ */
+int kup_serve_take(struct kup_serve_ctx *c)
+	__must_hold(RCU)
+{
+	int ret = c->err ?: kup_serve_wait(c);
+
+	/* 1: the turn was ours; 0: it came while we slept. */
+	if (ret >= 0)
+		ret = kup_take_run(c->r, c->msgs, KUP_SERVE_BATCH);
+	if (ret > 0) {
+		c->n = ret;
+		return ret;
+	}
+	c->n = 0;
+	if (ret != -EAGAIN)
+		c->err = ret;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kup_serve_take);
+
+/**
+ * kup_serve_answer() - act on what the handler said about message @i
+ * @c: the serve loop's state
+ * @i: the message, 0 for the first of those kup_serve_take() took, then
+ *	in order
+ * @act: what the handler returned (see kup_serve())
+ * @reply: the reply the handler left
+ *
+ * Sends @reply (or holds the message, for KUP_SERVE_HOLD and errors), and
+ * with KUP_SERVE_STOP, a hold or an error leaves the messages after @i
+ * for the next receive. Replies are passed without a wake-up check, which
+ * the next wait or kup_serve_end() makes for the whole run.
+ * Return: KUP_SERVE_NEXT to answer the next message, or anything else to
+ * end the loop.
+ */
+int kup_serve_answer(struct kup_serve_ctx *c, int i, int act,
+		     const struct kup_msg *reply)
+	__must_hold(RCU)
+{
+	unsigned int defer = c->flags ? KUP_DEFER : 0;
+	struct kup_region *r = c->r;
+	struct kup_chan *ch = c->ch;
+	int rest = c->n - i - 1;
+
+	/* i comes from the client: a bad one ends the loop, nothing more. */
+	if (WARN_ON_ONCE(i < 0 || rest < 0 || c->err)) {
+		c->err = c->err ?: -EINVAL;
+		return -EINVAL;
+	}
+	if (act >= 0 && act != KUP_SERVE_HOLD && reply->len > r->buf_size)
+		act = -EMSGSIZE;
+	if (act < 0 || act == KUP_SERVE_HOLD) {
+		kup_untake(r, 1, rest);
+		kup_hold(ch, r, 1);
+		c->n = 0;
+		if (act < 0)
+			c->err = act;
+		return act < 0 ? act : KUP_SERVE_HOLD;
+	}
+	kup_put_reply(ch, r, reply, KUP_MORE | defer);
+	c->more = r->nslots > 1;
+	c->done++;
+	c->since++;
+	if (act == KUP_SERVE_STOP) {
+		kup_untake(r, 0, rest);
+		c->n = 0;
+		return KUP_SERVE_STOP;
+	}
 	return KUP_SERVE_NEXT;
 }
+EXPORT_SYMBOL_GPL(kup_serve_answer);
+
+/**
+ * kup_serve_end() - end the serve loop (see kup_serve_inline())
+ * @c: the serve loop's state
+ *
+ * Makes the wake-up check for the last run of replies and leaves the
+ * read-side section kup_serve_begin() entered.
+ * Return: as kup_serve().
+ */
+int kup_serve_end(struct kup_serve_ctx *c)
+	__releases(RCU)
+{
+	if (c->more)
+		kup_kwake(c->r, c->flags);
+	rcu_read_unlock();
+	return c->err ?: (int)min_t(u64, c->done, INT_MAX);
+}
+EXPORT_SYMBOL_GPL(kup_serve_end);
 
 /**
  * kup_serve() - answer messages with a handler, inside one call
@@ -662,7 +800,8 @@ static __always_inline int kup_serve_run(struct kup_chan *ch,
  * region are looked up once, and each message costs a wait, a check of
  * the message, @fn and a pass. On a pipelined channel the messages that
  * wait are taken together, and each run of replies makes one wake-up
- * check.
+ * check. kup_serve_inline() is the same loop compiled with the handler,
+ * which saves an indirect call per message.
  *
  * @fn(@arg, msg, reply) runs inside an RCU read-side critical section: it
  * must not sleep, nor call kup on this channel. *reply starts as the
@@ -683,67 +822,7 @@ static __always_inline int kup_serve_run(struct kup_chan *ch,
 int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	      void *arg, unsigned int flags)
 {
-	unsigned int defer = flags & KUP_NONBLOCK ? KUP_DEFER : 0;
-	struct kup_msg msgs[KUP_SERVE_BATCH];
-	unsigned int since = 0;	/* answered since the last reschedule */
-	struct kup_region *r;
-	u64 done = 0;
-	struct kup_chan *ch;
-	bool more = false;
-	int ret, act, n, sent;
-
-	ret = kup_call_chan(dev, chan, &ch);
-	if (ret)
-		return ret;
-	rcu_read_lock();
-	r = kup_call_region(ch);
-	if (!r)
-		return kup_call_end(ch, -ENOTCONN);
-	for (;;) {
-		ret = kup_call_turn(dev, r);
-		if (!ret) {
-			/* Not ours yet: wake the process for the run so far. */
-			if (more)
-				kup_kwake(r, defer);
-			more = false;
-			if (flags & KUP_NONBLOCK)
-				break;
-			/* On -ENOTCONN r may be gone: more is false here. */
-			ret = kup_spin_kturn(ch, r);
-			if (!ret)
-				ret = kup_sleep_kturn(ch, r);
-		}
-		if (ret < 0)
-			break;
-		n = kup_take_run(r, msgs, KUP_SERVE_BATCH);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		act = kup_serve_run(ch, r, fn, arg, msgs, n, defer, &sent);
-		if (sent)
-			more = r->nslots > 1;
-		done += sent;
-		since += sent;
-		ret = act < 0 ? act : 0;
-		if (act != KUP_SERVE_NEXT)
-			break;
-		if (since < KUP_SERVE_RESCHED)
-			continue;
-		if (flags & KUP_NONBLOCK)
-			break;
-		since = 0;
-		if (more)
-			kup_kwake(r, defer);
-		more = false;
-		/* On -ENOTCONN r may be gone: more is false here. */
-		ret = kup_call_resched(ch, r);
-		if (ret)
-			break;
-	}
-	if (more)
-		kup_kwake(r, defer);
-	return kup_call_end(ch, ret ? ret : min_t(u64, done, INT_MAX));
+	return kup_serve_inline(dev, chan, fn, arg, flags);
 }
 EXPORT_SYMBOL_NS_GPL(kup_serve, "KUP");
 

@@ -170,6 +170,74 @@ typedef int (*kup_serve_fn)(void *arg, const struct kup_msg *msg,
 int kup_serve(struct kup_dev *dev, unsigned int chan, kup_serve_fn fn,
 	      void *arg, unsigned int flags);
 
+/* Messages kup_serve() takes at once from a pipelined channel. */
+#define KUP_SERVE_BATCH		16
+
+struct kup_chan;
+struct kup_region;
+
+/*
+ * The state of kup_serve_inline()'s loop, on the caller's stack. kup.ko's
+ * own: a client reads only msgs[], through the handler's argument.
+ */
+struct kup_serve_ctx {
+	struct kup_dev *dev;
+	struct kup_chan *ch;
+	struct kup_region *r;
+	unsigned int flags;
+	unsigned int since;
+	int err;
+	int n;
+	bool more;
+	u64 done;
+	struct kup_msg msgs[KUP_SERVE_BATCH];
+};
+
+void kup_serve_begin(struct kup_serve_ctx *c, struct kup_dev *dev,
+		     unsigned int chan, unsigned int flags) __acquires(RCU);
+int kup_serve_take(struct kup_serve_ctx *c) __must_hold(RCU);
+int kup_serve_answer(struct kup_serve_ctx *c, int i, int act,
+		     const struct kup_msg *reply) __must_hold(RCU);
+int kup_serve_end(struct kup_serve_ctx *c) __releases(RCU);
+
+/**
+ * kup_serve_inline() - kup_serve(), compiled with the caller's handler
+ * @dev: the device
+ * @chan: channel index
+ * @fn: the handler, as for kup_serve(); a function the compiler sees, so
+ *	that it is inlined here and a message costs no indirect call (a
+ *	retpoline on many hosts)
+ * @arg: passed to @fn
+ * @flags: as kup_serve()
+ *
+ * The same loop as kup_serve(), with the same rules for @fn and the same
+ * result, built from kup.ko's steps: kup_serve_begin(), kup_serve_take()
+ * (wait for messages and take them), kup_serve_answer() (send @fn's reply
+ * or hold the message) and kup_serve_end(). The steps run inside one RCU
+ * read-side critical section, as kup_serve() does.
+ *
+ * Return: as kup_serve().
+ */
+static __always_inline int kup_serve_inline(struct kup_dev *dev,
+					    unsigned int chan,
+					    kup_serve_fn fn, void *arg,
+					    unsigned int flags)
+{
+	int act = KUP_SERVE_NEXT, n, i;
+	struct kup_serve_ctx c;
+
+	kup_serve_begin(&c, dev, chan, flags);
+	while (act == KUP_SERVE_NEXT && (n = kup_serve_take(&c)) > 0) {
+		for (i = 0; i < n && act == KUP_SERVE_NEXT; i++) {
+			struct kup_msg reply = c.msgs[i];
+
+			act = fn(arg, &c.msgs[i], &reply);
+			act = kup_serve_answer(&c, i, act, &reply);
+		}
+	}
+	return kup_serve_end(&c);
+}
+
 /* Zero-copy send: write up to *size bytes in place, then commit. */
 void *kup_send_buf(struct kup_dev *dev, unsigned int chan, size_t *size,
 		   unsigned int flags);
