@@ -6,7 +6,9 @@
  *   raw          a user thread and a kernel thread bounce one cache line,
  *                no protocol: the physical limit
  *   kup-poll     kup ping-pong, both sides polling; the kernel answers
- *                with kup_serve()
+ *                with kup_serve_inline() (its handler inlined)
+ *   kup-indirect the same, the kernel answering with kup_serve() (its
+ *                handler called through a pointer)
  *   kup-calls    the same, the kernel answering with kup_recv_batch() and
  *                kup_send_batch()
  *   kup-adaptive kup ping-pong, spin then sleep (the defaults)
@@ -314,18 +316,18 @@ static void bench_raw(struct kup_device *dev)
 	free(cyc);
 }
 
-enum kup_mode { KUP_POLL, KUP_ADAPTIVE, KUP_EPOLL, KUP_CALLS };
+enum kup_mode { KUP_POLL, KUP_ADAPTIVE, KUP_EPOLL, KUP_CALLS, KUP_INDIRECT };
 
 static const char *const kup_mode_name[] = {
-	"kup-poll", "kup-adaptive", "kup-epoll", "kup-calls"
+	"kup-poll", "kup-adaptive", "kup-epoll", "kup-calls", "kup-indirect"
 };
 
 /* One kup round trip of size bytes: send, receive. */
 static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
 		  enum kup_mode mode, int ep)
 {
-	unsigned int flags = mode == KUP_POLL || mode == KUP_CALLS ?
-			     KUP_SPIN_ONLY : 0;
+	unsigned int flags = mode == KUP_POLL || mode == KUP_CALLS ||
+			     mode == KUP_INDIRECT ? KUP_SPIN_ONLY : 0;
 	struct epoll_event ev;
 	const void *d;
 	size_t bufsize;
@@ -356,9 +358,10 @@ static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
 static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 		      size_t size)
 {
-	int poll = mode == KUP_POLL || mode == KUP_CALLS;
+	int poll = mode == KUP_POLL || mode == KUP_CALLS ||
+		   mode == KUP_INDIRECT;
 	unsigned long n = poll ? rounds : slow_rounds;
-	const char calls = KB_OP_CALLS;
+	const char calls = mode == KUP_CALLS ? KB_OP_CALLS : KB_OP_INDIRECT;
 	const void *d;
 	uint64_t *cyc = calloc(n, sizeof(*cyc));
 	char *src = malloc(size);
@@ -375,10 +378,14 @@ static void bench_kup(struct kup_device *dev, enum kup_mode mode,
 	src[0] = KB_OP_ECHO;
 	set_kernel_spins(poll ? kdefault_spin_us : "500");
 	ch = bench_chan(dev, 0, 1, KUP_DEFAULT_SPINS);
-	/* The kernel answers with kup_recv_batch()/kup_send_batch() now. */
-	if (mode == KUP_CALLS && (kup_send(ch, &calls, 1, KUP_SPIN_ONLY) ||
-				  kup_recv(ch, &d, KUP_SPIN_ONLY) != 1))
-		die("kup-calls", EPROTO);
+	/*
+	 * The kernel answers with kup_recv_batch()/kup_send_batch() now, or
+	 * with kup_serve().
+	 */
+	if ((mode == KUP_CALLS || mode == KUP_INDIRECT) &&
+	    (kup_send(ch, &calls, 1, KUP_SPIN_ONLY) ||
+	     kup_recv(ch, &d, KUP_SPIN_ONLY) != 1))
+		die(kup_mode_name[mode], EPROTO);
 	if (mode == KUP_EPOLL) {
 		ep = epoll_create1(0);
 		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, kup_fd(dev), &ev))
@@ -649,6 +656,7 @@ static void report(void)
 	struct result *lib = find("proto-lib", 8, 1, 1);
 	struct result *kapi = find("proto-kapi", 8, 1, 1);
 	struct result *poll8 = find("kup-poll", 8, 1, 1);
+	struct result *indirect = find("kup-indirect", 8, 1, 1);
 	struct result *ioctl8 = find("ioctl", 8, 1, 1);
 	struct result *sq = find("uring-sqpoll", 0, 1, 1);
 	struct result *d1 = find("kup-pipe", 64, 1, 1);
@@ -683,6 +691,9 @@ static void report(void)
 	if (raw && poll8)
 		printf("  kup-poll p50 / raw p50            %6.2f  (target <= 1.25)\n",
 		       poll8->p50 / raw->p50);
+	if (indirect && poll8)
+		printf("  kup-indirect p50 / kup-poll p50   %6.2f  (the handler's indirect call)\n",
+		       indirect->p50 / poll8->p50);
 	if (sq && poll8)
 		printf("  uring-sqpoll p50 / kup-poll p50   %6.2f  (target >= 2)\n",
 		       sq->p50 / poll8->p50);
@@ -819,6 +830,8 @@ static void run_one(struct kup_device *dev, const char *method)
 		bench_kup(dev, KUP_POLL, 8);
 	} else if (!strcmp(method, "kup-calls")) {
 		bench_kup(dev, KUP_CALLS, 8);
+	} else if (!strcmp(method, "kup-indirect")) {
+		bench_kup(dev, KUP_INDIRECT, 8);
 	} else if (!strcmp(method, "kup-adaptive")) {
 		bench_kup(dev, KUP_ADAPTIVE, 8);
 	} else if (!strcmp(method, "uring-sqpoll")) {
@@ -830,7 +843,7 @@ static void run_one(struct kup_device *dev, const char *method)
 		bench_pipe(dev, 64, 1, 1, 1);
 		bench_pipe(dev, 64, 16, 1, 1);
 	} else {
-		fprintf(stderr, "kup_bench: methods for 'only': pause, raw, proto, proto-lib, proto-kapi,\n  kup-poll, kup-calls, kup-adaptive, uring-sqpoll, kup-pipe,\n  kup-pipe-serve\n");
+		fprintf(stderr, "kup_bench: methods for 'only': pause, raw, proto, proto-lib, proto-kapi,\n  kup-poll, kup-indirect, kup-calls, kup-adaptive, uring-sqpoll, kup-pipe,\n  kup-pipe-serve\n");
 		exit(2);
 	}
 }
@@ -862,6 +875,7 @@ static void run_all(struct kup_device *dev, int fd)
 	bench_proto(dev, PROTO_KAPI);
 	bench_kup(dev, KUP_POLL, 1);	/* the protocol alone: op byte only */
 	bench_kup(dev, KUP_CALLS, 8);
+	bench_kup(dev, KUP_INDIRECT, 8);
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		bench_kup(dev, KUP_POLL, sizes[i]);
 		bench_kup(dev, KUP_ADAPTIVE, sizes[i]);

@@ -646,7 +646,7 @@ void kup_serve_begin(struct kup_serve_ctx *c, struct kup_dev *dev,
 			c->err = -ENOTCONN;
 	}
 }
-EXPORT_SYMBOL_GPL(kup_serve_begin);
+EXPORT_SYMBOL_NS_GPL(kup_serve_begin, "KUP");
 
 /*
  * kup_serve_take()'s wait: >= 0 once the turn is ours, -EAGAIN for
@@ -715,7 +715,7 @@ int kup_serve_take(struct kup_serve_ctx *c)
 		c->err = ret;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(kup_serve_take);
+EXPORT_SYMBOL_NS_GPL(kup_serve_take, "KUP");
 
 /**
  * kup_serve_answer() - act on what the handler said about message @i
@@ -767,7 +767,7 @@ int kup_serve_answer(struct kup_serve_ctx *c, int i, int act,
 	}
 	return KUP_SERVE_NEXT;
 }
-EXPORT_SYMBOL_GPL(kup_serve_answer);
+EXPORT_SYMBOL_NS_GPL(kup_serve_answer, "KUP");
 
 /**
  * kup_serve_end() - end the serve loop (see kup_serve_inline())
@@ -785,7 +785,7 @@ int kup_serve_end(struct kup_serve_ctx *c)
 	rcu_read_unlock();
 	return c->err ?: (int)min_t(u64, c->done, INT_MAX);
 }
-EXPORT_SYMBOL_GPL(kup_serve_end);
+EXPORT_SYMBOL_NS_GPL(kup_serve_end, "KUP");
 
 /**
  * kup_serve() - answer messages with a handler, inside one call

@@ -47,6 +47,8 @@ struct kb_worker {
 	struct kup_msg held;
 	/* this session answers with the batch calls (KB_OP_CALLS) */
 	bool calls;
+	/* ... with kup_serve(), not kup_serve_inline() (KB_OP_INDIRECT) */
+	bool indirect;
 };
 
 static struct kup_dev *kb_dev;
@@ -130,7 +132,8 @@ out:
 
 /*
  * The messages kup_serve() leaves: KB_OP_RAW and KB_OP_PROTO bounce by
- * hand, one at a time; KB_OP_CALLS switches to the batch calls. Returns
+ * hand, one at a time; KB_OP_CALLS switches to the batch calls,
+ * KB_OP_INDIRECT to kup_serve(). Returns
  * 0, 1 when the session is over (KB_OP_PROTO), or an error.
  */
 static int kb_by_hand(struct kb_worker *w, const struct kup_msg *m)
@@ -138,8 +141,9 @@ static int kb_by_hand(struct kb_worker *w, const struct kup_msg *m)
 	u8 op = *(const u8 *)m->data;
 	struct kb_raw raw;
 
-	if (op == KB_OP_CALLS) {
-		w->calls = true;
+	if (op == KB_OP_CALLS || op == KB_OP_INDIRECT) {
+		w->calls = op == KB_OP_CALLS;
+		w->indirect = op == KB_OP_INDIRECT;
 		return kup_send(kb_dev, w->chan, m->data, m->len, 0);
 	}
 	if (m->len < sizeof(raw) ||
@@ -160,7 +164,8 @@ static bool kb_batched(const struct kup_msg *m)
 {
 	u8 op = m->len ? *(const u8 *)m->data : 0;
 
-	return op != KB_OP_RAW && op != KB_OP_PROTO && op != KB_OP_CALLS;
+	return op != KB_OP_RAW && op != KB_OP_PROTO && op != KB_OP_CALLS &&
+	       op != KB_OP_INDIRECT;
 }
 
 /* The reply to an echo (the message itself) or a sink (its length). */
@@ -193,7 +198,9 @@ static int kb_handle(void *arg, const struct kup_msg *m,
 }
 
 /*
- * Serve one attachment with kup_serve(), or after KB_OP_CALLS with the
+ * Serve one attachment with kup_serve_inline(), after KB_OP_INDIRECT with
+ * kup_serve() (to measure what the handler's indirect call costs), or
+ * after KB_OP_CALLS with the
  * batch calls: every message waiting is taken at once, and a run of echo
  * and sink messages is answered in one call.
  */
@@ -204,7 +211,9 @@ static int kb_serve(struct kb_worker *w)
 
 	for (;;) {
 		if (!w->calls) {
-			n = kup_serve(kb_dev, w->chan, kb_handle, w, 0);
+			n = w->indirect ?
+			    kup_serve(kb_dev, w->chan, kb_handle, w, 0) :
+			    kup_serve_inline(kb_dev, w->chan, kb_handle, w, 0);
 			if (n < 0)
 				return n;
 			ret = kb_by_hand(w, &w->held);
@@ -246,6 +255,7 @@ static int kb_session(struct kup_dev *dev, unsigned int chan, void *arg)
 	struct kb_worker *w = (struct kb_worker *)arg + chan;
 
 	w->calls = false;
+	w->indirect = false;
 	kup_dev_set_spin_us(dev, READ_ONCE(spin_us));
 	/* Ping-pong: the kernel holds the first turn; hand it over. */
 	if (kup_chan_slots(dev, chan) == 1)

@@ -5,8 +5,10 @@
  *
  * /dev/kup_bench (a kup device): the first byte of each message selects
  * what the channel's kernel thread does with it:
- * Echo and sink messages are answered with kup_serve(), or after
- * KB_OP_CALLS with kup_recv_batch() and kup_send_batch().
+ * Echo and sink messages are answered with kup_serve_inline() (the
+ * handler inlined), or after KB_OP_INDIRECT with kup_serve() (the handler
+ * called through a pointer), or after KB_OP_CALLS with kup_recv_batch()
+ * and kup_send_batch().
  *   KB_OP_ECHO  reply with the same message;
  *   KB_OP_SINK  copy the message into kernel memory, reply with 4 bytes;
  *   KB_OP_PROTO struct kb_raw, sent inline: answer count more messages
@@ -14,6 +16,8 @@
  *               bypassing kup's kernel API; then the session is over;
  *   KB_OP_CALLS echo, and answer the rest of the session with the batch
  *               calls;
+ *   KB_OP_INDIRECT echo, and answer the rest of the session with
+ *               kup_serve();
  *   KB_OP_RAW   struct kb_raw: keep the turn and bounce the word at
  *               KB_RAW_OFF of the to_kernel buffer count times with the
  *               process (odd values: the process's, even: the kernel's),
@@ -35,6 +39,7 @@
 #define KB_OP_RAW	'R'
 #define KB_OP_PROTO	'P'
 #define KB_OP_CALLS	'C'
+#define KB_OP_INDIRECT	'I'
 
 #define KB_RAW_OFF	256	/* a line of its own, away from the op */
 
