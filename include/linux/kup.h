@@ -80,7 +80,9 @@
  *
  * kup_serve() is the fast path of a thread that serves a channel: a
  * handler, which must not sleep, answers each message inside one call,
- * with one wake-up check per run of messages.
+ * with one wake-up check per run of messages. kup_serve_inline() is the
+ * same loop compiled with the client's handler, without an indirect call
+ * per message.
  *
  * Data returned by kup_recv() lives in memory the process can write at any
  * time: copy what you validate before you act on it. It stays valid, and
