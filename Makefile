@@ -19,7 +19,8 @@
 #   make soak            boot a guest and run the lifecycle soak
 #                        (SOAK_SECONDS, default 600)
 #   make profile         one benchmark method under perf in a guest
-#   make kselftest       run the selftests on this machine (modules loaded)
+#   make kselftest       run the selftests on this machine with the kernel's
+#                        kselftest runner (root; modprobes kup, kup_echo)
 #   make sparse | style  static checks only
 #   make man-check       lint the man pages (man/)
 #   make dkms-install    install the source with dkms for the running kernel
@@ -257,8 +258,9 @@ kcsan:
 _check-kernel: _sparse _dkms-check _modules
 	$(call GUEST,tests,1800)
 
-# The judge's self-test: a planted slub redzone overwrite, pin leak and
-# skipped test must each turn a guest run red (scripts/judge-check.sh).
+# The judge's self-test: a planted slub redzone overwrite, pin leak,
+# skipped test and hanging test program must each turn a guest run red
+# (scripts/judge-check.sh).
 judge-check: deps
 	$(MAKE) -f $(TOP)/Makefile _judge-check
 

@@ -67,6 +67,10 @@ if [ $host = 1 ] && [ "$(id -u)" != 0 ]; then
 	why="not root"
 elif [ $host = 1 ] && [ ! -e /dev/kup_echo ]; then
 	why="no /dev/kup_echo: kup and kup_echo not installed (make dkms-install)"
+elif [ $host = 1 ] &&
+     [ "$(cat /sys/module/kup_echo/parameters/test_commands)" != Y ]; then
+	# The tests command the echo client: it must obey them.
+	why="kup_echo is loaded without test_commands=1 (modprobe -r kup_echo)"
 fi
 if [ -n "$why" ]; then
 	# Valid TAP, as the runner prints it for programs that exit 4.
@@ -86,6 +90,7 @@ elif [ $host = 1 ]; then
 else
 	(
 		cd "$dir/kup" || exit 1
+		# shellcheck disable=SC2034 # read by runner.sh
 		BASE_DIR=$dir
 		# shellcheck source=/dev/null
 		. "$dir/kselftest/runner.sh"
