@@ -133,6 +133,14 @@ plant-skip)
 	KUP_PLANT=skip KUP_FAIL_ON_SKIP=1 $ksft/run-selftests.sh kup_judge_test ||
 		fail "selftests"
 	;;
+plant-timeout)
+	# A program that hangs past settings' timeout: the runner kills it.
+	printf '#!/bin/sh\nexec sleep 600\n' >$ksft/kup/kup_hang_test
+	chmod 755 $ksft/kup/kup_hang_test
+	sed -i 's/^timeout=.*/timeout=5/' $ksft/kup/settings
+	KUP_FAIL_ON_SKIP=1 $ksft/run-selftests.sh kup_judge_test kup_hang_test ||
+		fail "selftests"
+	;;
 profile)
 	# perf samples the whole guest (cpu-clock: no PMU under emulation)
 	# while one benchmark method runs; the report goes to the console.
