@@ -7,10 +7,17 @@
 # leaves QEMU through isa-debug-exit.
 
 /bin/busybox --install -s /bin
-export PATH=/bin
+# /usr/bin: coreutils' timeout and perl, for the kselftest runner
+# (qemu-run.sh).
+export PATH=/bin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+# devtmpfs has no /dev/stdout: the kselftest runner writes to it.
+ln -s /proc/self/fd /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin
+ln -s /proc/self/fd/1 /dev/stdout
+ln -s /proc/self/fd/2 /dev/stderr
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 ulimit -l 65536
@@ -87,10 +94,24 @@ if [ -f /kup/bin/test-env ]; then
 		esac
 	done </kup/bin/test-env
 fi
+# The selftests: the kselftest install (scripts/ksft-build.sh), run by the
+# kernel's runner, the programs of selftests.list in its order.
+ksft=/kup/bin/ksft
+# The runner bounds each program by settings' timeout: a longer fuzz or
+# soak run than the default raises it.
+raise_timeout() {
+	t=$(($1 * 2 + 900))
+	cur=$(sed -n 's/^timeout=//p' $ksft/kup/settings)
+	[ "$t" -le "$cur" ] || sed -i "s/^timeout=.*/timeout=$t/" $ksft/kup/settings
+}
 case "$mode" in
 tests | fuzz | soak)
+	[ -z "$KUP_FUZZ_SECONDS" ] || raise_timeout "$KUP_FUZZ_SECONDS"
+	[ -z "$KUP_SOAK_SECONDS" ] || raise_timeout "$KUP_SOAK_SECONDS"
 	# Every prerequisite exists here: a skipped test fails the run.
-	KUP_FAIL_ON_SKIP=1 /kup/bin/run-selftests.sh /kup/bin || fail "selftests"
+	# shellcheck disable=SC2046
+	KUP_FAIL_ON_SKIP=1 $ksft/run-selftests.sh $(cat /kup/bin/selftests.list) ||
+		fail "selftests"
 	;;
 demo)
 	# shellcheck disable=SC2046
@@ -109,8 +130,15 @@ plant-redzone|plant-pin)
 	insmod /kup/kup_plant.ko plant=${mode#plant-}
 	;;
 plant-skip)
-	echo kup_judge_test >/kup/bin/selftests.list
-	KUP_PLANT=skip KUP_FAIL_ON_SKIP=1 /kup/bin/run-selftests.sh /kup/bin ||
+	KUP_PLANT=skip KUP_FAIL_ON_SKIP=1 $ksft/run-selftests.sh kup_judge_test ||
+		fail "selftests"
+	;;
+plant-timeout)
+	# A program that hangs past settings' timeout: the runner kills it.
+	printf '#!/bin/sh\nexec sleep 600\n' >$ksft/kup/kup_hang_test
+	chmod 755 $ksft/kup/kup_hang_test
+	sed -i 's/^timeout=.*/timeout=5/' $ksft/kup/settings
+	KUP_FAIL_ON_SKIP=1 $ksft/run-selftests.sh kup_judge_test kup_hang_test ||
 		fail "selftests"
 	;;
 profile)

@@ -43,16 +43,34 @@ echo "$mode" >"$root/kup/mode"
 # The lane: the debug kernels' guest must find their checkers (kmemleak,
 # fault injection) and fails without them (guest-init.sh).
 echo "$kernel" >"$root/kup/kernel"
-if [ "$mode" = profile ]; then
-	# The host's perf and its libraries (same ABI: Debian 12 both sides).
-	perf=$(command -v perf)
-	mkdir -p "$root/kup/perf" "$root/lib64"
-	cp "$(readlink -f "$perf")" "$root/kup/perf/perf"
-	ldd "$perf" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+# host_prog PROG DEST: the host's program PROG at DEST in the guest, with
+# its libraries (same ABI: Debian 12 both sides).
+host_prog() {
+	mkdir -p "$root$(dirname "$2")" "$root/lib64"
+	cp "$(readlink -f "$1")" "$root$2"
+	ldd "$1" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
 		while read -r lib; do
 			mkdir -p "$root$(dirname "$lib")"
 			cp -L "$lib" "$root$lib"
 		done
+}
+# What the kernel's kselftest runner (kselftest/runner.sh) needs beyond
+# busybox: /usr/bin/timeout with --foreground and exit code 124
+# (coreutils': busybox's has neither), and /usr/bin/perl with the modules
+# of kselftest/prefix.pl (#!/usr/bin/env perl), which prefixes the tests'
+# output unbuffered (without perl the runner falls back to sed, which
+# holds a test's output until it ends).
+host_prog /usr/bin/timeout /usr/bin/timeout
+host_prog /usr/bin/perl /usr/bin/perl
+ln -s /bin/busybox "$root/usr/bin/env"
+perl -Mstrict -MIO::Handle -e \
+	'print "$_\n" for values %INC, @DynaLoader::dl_shared_objects' |
+	while read -r f; do
+		mkdir -p "$root$(dirname "$f")"
+		cp "$f" "$root$f"
+	done
+if [ "$mode" = profile ]; then
+	host_prog "$(command -v perf)" /kup/perf/perf
 fi
 mkdir -p "$outdir"
 rm -f "$outdir/verdict-$mode-$kernel"
@@ -107,9 +125,11 @@ bad="$bad|sleeping function called|possible recursive|circular locking"
 bad="$bad|inconsistent lock|lock held|bad page|INFO: |stack-protector"
 bad="$bad|segfault at|Tainted:"
 # Kernel lines carry a timestamp (printk.time=1); only they are judged, so
-# what a test prints can neither trip nor hide a report.
+# what a test prints cannot hide a report. A kernel line may start in the
+# middle of a test's line (the kselftest runner prefixes the tests' output
+# a character at a time): it is judged from its timestamp on.
 klines() {
-	tr -d '\r' <"$log" | grep -aE '^\[ *[0-9]+\.[0-9]+\]' | kcsan_filter
+	tr -d '\r' <"$log" | grep -aoE '\[ *[0-9]+\.[0-9]+\].*' | kcsan_filter
 }
 # On the KCSAN kernel, a KCSAN report (from one "=====" line to the next)
 # none of whose frames is in a kup module is the core kernel's: listed in

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The closing lines of make check: one per guest kernel (the selftest
-# totals and the guest's verdict: console, taint, pins), then the total.
+# totals, the kselftest runner's programs that passed, and the guest's
+# verdict: console, taint, pins), then the total.
 # Exit 1 if any kernel failed or has no result.
 #
 # usage: summary.sh BUILD KERNEL...
@@ -21,10 +22,15 @@ for k in "$@"; do
 		rc=1
 		continue
 	fi
-	echo "$k: $line, guest $verdict"
+	# The kselftest runner's line per program: "ok N selftests: kup:
+	# NAME", "# SKIP" or "not ok" when it did not pass.
+	progs=$(tr -d '\r' <"$log" | grep -acE 'ok [0-9]+ selftests: kup: ')
+	pok=$(tr -d '\r' <"$log" | grep -aE 'ok [0-9]+ selftests: kup: ' |
+	      grep -avcE 'not ok|# SKIP')
+	echo "$k: $line ($pok/$progs programs ok), guest $verdict"
 	set -- $line
 	tp=$((tp + $1)) tf=$((tf + $3)) ts=$((ts + $5))
-	[ "$verdict" = PASS ] || rc=1
+	[ "$verdict" = PASS ] && [ "$pok" = "$progs" ] || rc=1
 done
 echo "total: $tp passed, $tf failed, $ts skipped$([ $rc = 0 ] || echo ', FAILED')"
 exit $rc
