@@ -154,18 +154,6 @@ static const char *chan_word(struct kup_channel *ch, const char *key,
 	return out;
 }
 
-/* Send cmd (PARK) and wait until kup_echo parked it. */
-static int park(struct kup_channel *ch, const char *cmd)
-{
-	long parked0 = echo_stat("parked");
-	int ret = kup_send(ch, cmd, strlen(cmd), 0);
-
-	if (ret)
-		return ret;
-	return echo_stat_wait("parked", parked0 + 1, 10000) == parked0 + 1 ?
-	       0 : -ETIMEDOUT;
-}
-
 /* Wait (at most ms) until the kernel thread of ch sleeps for its turn. */
 static bool kernel_asleep(struct kup_channel *ch, int ms)
 {
@@ -346,7 +334,7 @@ TEST(fdinfo_turns_and_break)
 	EXPECT_EQ(1, chan_field(ch, "user_turns"));
 	EXPECT_EQ(0, chan_field(ch, "kernel_turns"));
 	/* Parked in the kernel: the kernel holds it. */
-	ASSERT_EQ(0, park(ch, PARK_CMD));
+	ASSERT_EQ(0, echo_park(ch, PARK_CMD));
 	EXPECT_EQ(0, chan_field(ch, "user_turns"));
 	EXPECT_EQ(1, chan_field(ch, "kernel_turns"));
 	ASSERT_EQ(0, echo_resume());
@@ -379,7 +367,7 @@ TEST(fdinfo_wakeups)
 	EXPECT_LE(1, ch->ks->kwait_wakeups);
 	EXPECT_EQ((long)ch->ks->kwait_wakeups, chan_field(ch, "kernel_wakeups"));
 	/* We sleep for the echo: its pass wakes us. */
-	ASSERT_EQ(0, park(ch, PARK_CMD));
+	ASSERT_EQ(0, echo_park(ch, PARK_CMD));
 	ASSERT_EQ((ssize_t)strlen(PARK_CMD), sleeping_recv(ch, NULL, NULL));
 	EXPECT_LE(1, ch->ks->uwait_wakeups);
 	EXPECT_EQ((long)ch->ks->uwait_wakeups, chan_field(ch, "user_wakeups"));
@@ -554,7 +542,7 @@ TEST_F(trace, events)
 	ASSERT_EQ(0, kup_send(ch, "hello", 5, 0));
 	ASSERT_EQ(5, kup_recv(ch, &d, 0));
 	/* We sleep in KUP_IOC_WAIT for the parked echo, its pass wakes us. */
-	ASSERT_EQ(0, park(ch, PARK_CMD));
+	ASSERT_EQ(0, echo_park(ch, PARK_CMD));
 	snprintf(want, sizeof(want), "kup_sleep: dev=kup_echo chan=%u side=user",
 		 idx);
 	ASSERT_EQ((ssize_t)strlen(PARK_CMD),

@@ -170,6 +170,21 @@ static inline long echo_stat_wait(const char *key, long want, int ms)
 	return now;
 }
 
+/*
+ * Send cmd (KUPECHO:PARK, or its HARDIRQ and SOFTIRQ variants) and wait
+ * (10 s at most) until kup_echo parked it.
+ */
+static inline int echo_park(struct kup_channel *ch, const char *cmd)
+{
+	long parked0 = echo_stat("parked");
+	int ret = kup_send(ch, cmd, strlen(cmd), 0);
+
+	if (ret)
+		return ret;
+	return echo_stat_wait("parked", parked0 + 1, 10000) == parked0 + 1 ?
+	       0 : -ETIMEDOUT;
+}
+
 /* Resume kup_echo's worker parked on KUPECHO:PARK, HARDIRQ or SOFTIRQ. */
 static inline int echo_resume(void)
 {

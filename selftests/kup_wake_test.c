@@ -70,18 +70,6 @@ static void *resume_when_armed(void *arg)
 	return NULL;
 }
 
-/* Send cmd (PARK, HARDIRQ, SOFTIRQ) and wait until the echo parked. */
-static int park(struct kup_channel *ch, const char *cmd)
-{
-	long parked0 = echo_stat("parked");
-	int ret = kup_send(ch, cmd, strlen(cmd), 0);
-
-	if (ret)
-		return ret;
-	return echo_stat_wait("parked", parked0 + 1, 10000) == parked0 + 1 ?
-	       0 : -ETIMEDOUT;
-}
-
 /* A process asleep in epoll on the device fd wakes on the kernel's pass. */
 TEST_F(wake, epoll_wakes_on_kernel_pass)
 {
@@ -97,7 +85,7 @@ TEST_F(wake, epoll_wakes_on_kernel_pass)
 	/* Our turn: readable at once. */
 	ASSERT_EQ(1, poll(&pfd, 1, 0));
 	EXPECT_TRUE(pfd.revents & POLLIN);
-	ASSERT_EQ(0, park(self->ch, PARK_CMD));
+	ASSERT_EQ(0, echo_park(self->ch, PARK_CMD));
 	/* The kernel's turn: armed, not ready, nothing readable. */
 	ASSERT_EQ(0, kup_chan_arm(self->ch));
 	ASSERT_EQ(0, poll(&pfd, 1, 0));
@@ -133,8 +121,8 @@ TEST_F(wake, eventfd_many_channels)
 	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
 	ASSERT_EQ(0, kup_chan_set_eventfd(ch2, efd));
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
-	ASSERT_EQ(0, park(self->ch, PARK_CMD));
-	ASSERT_EQ(0, park(ch2, PARK_CMD));
+	ASSERT_EQ(0, echo_park(self->ch, PARK_CMD));
+	ASSERT_EQ(0, echo_park(ch2, PARK_CMD));
 	ASSERT_EQ(0, kup_chan_arm(self->ch));
 	ASSERT_EQ(0, kup_chan_arm(ch2));
 	/* One resume wakes both parked workers. */
@@ -177,7 +165,7 @@ TEST_F(wake, io_uring_poll_add)
 	ASSERT_EQ(0, ret);
 	ASSERT_LE(0, efd);
 	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
-	ASSERT_EQ(0, park(self->ch, PARK_CMD));
+	ASSERT_EQ(0, echo_park(self->ch, PARK_CMD));
 	ASSERT_EQ(0, kup_chan_arm(self->ch));
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_poll_add(sqe, kup_fd(self->dev), POLLIN);
@@ -219,7 +207,7 @@ TEST(epoll_added_before_attach)
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, kup_fd(dev), &ev));
 	ASSERT_EQ(0, kup_chan_attach(dev, KUP_CHAN_ANY, 4096, 0, &ch));
 	ASSERT_LT(0, kup_recv(ch, &d, 0));
-	ASSERT_EQ(0, park(ch, "KUPECHO:PARK"));
+	ASSERT_EQ(0, echo_park(ch, "KUPECHO:PARK"));
 	r.ch = ch;
 	ASSERT_EQ(0, kup_chan_arm(ch));
 	ASSERT_EQ(0, pthread_create(&t, NULL, resume_when_armed, &r));
@@ -310,7 +298,7 @@ static void two_channels(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, kup_chan_attach(*dev, KUP_CHAN_ANY, 4096, 0, ch2));
 	ASSERT_EQ(0, expect_any_recv(*ch2));
 	ASSERT_EQ(0, kup_send(*ch2, "KUPECHO:HOLD", 12, 0));
-	ASSERT_EQ(0, park(*ch, "KUPECHO:PARK"));
+	ASSERT_EQ(0, echo_park(*ch, "KUPECHO:PARK"));
 	ASSERT_EQ(0, kup_chan_arm(*ch));
 }
 
@@ -410,7 +398,7 @@ static void send_from_timer(struct __test_metadata *_metadata,
 	struct resumer r = { .ch = ch };
 	pthread_t t, tr;
 
-	ASSERT_EQ(0, park(ch, cmd));
+	ASSERT_EQ(0, echo_park(ch, cmd));
 	ASSERT_EQ(0, pthread_create(&tr, NULL, resume_when_armed, &r));
 	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
 	ASSERT_EQ(0, pthread_join(tr, NULL));
@@ -449,7 +437,7 @@ TEST_F(wake, hardirq_send_signals_eventfd)
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, kup_chan_set_eventfd(self->ch, efd));
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
-	ASSERT_EQ(0, park(self->ch, "KUPECHO:HARDIRQ"));
+	ASSERT_EQ(0, echo_park(self->ch, "KUPECHO:HARDIRQ"));
 	ASSERT_EQ(0, kup_chan_arm(self->ch));
 	ASSERT_EQ(0, pthread_create(&t, NULL, resume_when_armed, &r));
 	EXPECT_EQ(1, epoll_wait(ep, &out, 1, 10000));
