@@ -516,7 +516,7 @@ static struct kup_region *kup_chan_detach(struct kup_chan *ch)
 	struct kup_dev *dev = ch->dev;
 	struct kup_region *r = kup_chan_locked(ch);
 
-	trace_kup_detach(ch, r);
+	trace_kup_detach(ch, r, READ_ONCE(r->error));
 	raw_spin_lock_irq(&dev->bind_lock);
 	RCU_INIT_POINTER(ch->region, NULL);
 	clear_bit(ch->index, dev->pending);

@@ -57,21 +57,6 @@ TRACE_EVENT(kup_attach,
 		      __entry->slots, __entry->buf_size, __entry->pages)
 );
 
-TRACE_EVENT(kup_detach,
-	    TP_PROTO(const struct kup_chan *ch, const struct kup_region *r),
-	    TP_ARGS(ch, r),
-	    TP_STRUCT__entry(__array(char, dev, KUP_NAME_MAX)
-			     __field(u32, chan)
-			     __field(u64, gen)
-			     __field(u32, error)),
-	    TP_fast_assign(memcpy(__entry->dev, ch->dev->name, KUP_NAME_MAX);
-			   __entry->chan = ch->index;
-			   __entry->gen = r->gen;
-			   __entry->error = READ_ONCE(r->error);),
-	    TP_printk("dev=%s chan=%u gen=%llu error=%u", __entry->dev,
-		      __entry->chan, __entry->gen, __entry->error)
-);
-
 /* The kernel passes the turn of slot with a message of len bytes. */
 TRACE_EVENT(kup_pass,
 	    TP_PROTO(const struct kup_chan *ch, u32 slot, u32 len),
@@ -120,21 +105,36 @@ DEFINE_EVENT(kup_side, kup_wakeup,
 	     TP_ARGS(ch, side)
 );
 
+/* An attachment and the positive errno it broke with, or 0. */
+DECLARE_EVENT_CLASS(kup_gen_error,
+		    TP_PROTO(const struct kup_chan *ch,
+			     const struct kup_region *r, int error),
+		    TP_ARGS(ch, r, error),
+		    TP_STRUCT__entry(__array(char, dev, KUP_NAME_MAX)
+				     __field(u32, chan)
+				     __field(u64, gen)
+				     __field(int, error)),
+		    TP_fast_assign(memcpy(__entry->dev, ch->dev->name,
+					  KUP_NAME_MAX);
+				   __entry->chan = ch->index;
+				   __entry->gen = r->gen;
+				   __entry->error = error;),
+		    TP_printk("dev=%s chan=%u gen=%llu error=%d", __entry->dev,
+			      __entry->chan, __entry->gen, __entry->error)
+);
+
+/* The process detached the region: error, the channel's, if it broke. */
+DEFINE_EVENT(kup_gen_error, kup_detach,
+	     TP_PROTO(const struct kup_chan *ch, const struct kup_region *r,
+		      int error),
+	     TP_ARGS(ch, r, error)
+);
+
 /* The channel broke: error is the positive errno it stopped with. */
-TRACE_EVENT(kup_break,
-	    TP_PROTO(const struct kup_chan *ch, const struct kup_region *r,
-		     int error),
-	    TP_ARGS(ch, r, error),
-	    TP_STRUCT__entry(__array(char, dev, KUP_NAME_MAX)
-			     __field(u32, chan)
-			     __field(u64, gen)
-			     __field(int, error)),
-	    TP_fast_assign(memcpy(__entry->dev, ch->dev->name, KUP_NAME_MAX);
-			   __entry->chan = ch->index;
-			   __entry->gen = r->gen;
-			   __entry->error = error;),
-	    TP_printk("dev=%s chan=%u gen=%llu error=%d", __entry->dev,
-		      __entry->chan, __entry->gen, __entry->error)
+DEFINE_EVENT(kup_gen_error, kup_break,
+	     TP_PROTO(const struct kup_chan *ch, const struct kup_region *r,
+		      int error),
+	     TP_ARGS(ch, r, error)
 );
 
 #endif /* _KUP_TRACE_H */
