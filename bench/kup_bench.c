@@ -11,6 +11,9 @@
  *                handler called through a pointer)
  *   kup-calls    the same, the kernel answering with kup_recv_batch() and
  *                kup_send_batch()
+ *   kupdev-poll  the FreeBSD KUP names on both sides: kernproxy_*() with
+ *                KP_NB polling here, kup_rot13.ko's kupdev_*() loop
+ *                (it answers with the message rot13'd)
  *   kup-adaptive kup ping-pong, spin then sleep (the defaults)
  *   kup-epoll    kup, the process waits in epoll at every message
  *   ioctl        an ioctl that copies the message in and out
@@ -46,6 +49,7 @@
 #include <x86intrin.h>
 
 #include "kmod/kup_bench.h"
+#include "kernproxy.h"
 
 /* kup_bench.ko's spin_us: the kernel threads never sleep (4 s) */
 #define BIG_SPINS	"4000000"
@@ -197,8 +201,8 @@ static void throughput(struct result *r, double count, double secs)
 	r->mbs = r->msgs * r->size / 1e6;
 }
 
-/* The pid of kup_bench.ko's worker thread of channel chan, or 0. */
-static pid_t worker_pid(unsigned int chan)
+/* The pid of module mod's worker thread of channel chan, or 0. */
+static pid_t worker_pid(const char *mod, unsigned int chan)
 {
 	char want[32], comm[32], path[300];
 	struct dirent *de;
@@ -206,7 +210,7 @@ static pid_t worker_pid(unsigned int chan)
 	DIR *d;
 	FILE *f;
 
-	snprintf(want, sizeof(want), "kup_bench/%u\n", chan);
+	snprintf(want, sizeof(want), "%s/%u\n", mod, chan);
 	d = opendir("/proc");
 	while (d && !pid && (de = readdir(d))) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
@@ -239,10 +243,10 @@ static int on_cpu(pid_t pid, int cpu)
  * migrates in the middle of a figure. A best effort: on one CPU, or if
  * the worker cannot be found, the scheduler decides.
  */
-static void pin_pair(unsigned int chan, int cpu)
+static void pin_pair(const char *mod, unsigned int chan, int cpu)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	pid_t pid = worker_pid(chan);
+	pid_t pid = worker_pid(mod, chan);
 
 	if (ncpu < 2)
 		return;
@@ -259,7 +263,7 @@ static struct kup_channel *bench_chan(struct kup_device *dev, uint32_t chan,
 	const void *d;
 	int ret;
 
-	pin_pair(chan, chan);
+	pin_pair("kup_bench", chan, chan);
 	ret = kup_chan_attach_slots(dev, chan, KB_MAX_BUF, depth, 0, &ch);
 	if (ret)
 		die("attach", ret);
@@ -321,6 +325,56 @@ enum kup_mode { KUP_POLL, KUP_ADAPTIVE, KUP_EPOLL, KUP_CALLS, KUP_INDIRECT };
 static const char *const kup_mode_name[] = {
 	"kup-poll", "kup-adaptive", "kup-epoll", "kup-calls", "kup-indirect"
 };
+
+/*
+ * kupdev-poll: a program written only with the FreeBSD KUP names, polling
+ * with KP_NB, against kup_rot13.ko, written only with the kernel's
+ * FreeBSD-compatible calls; both at their default budgets.
+ */
+static void bench_kupdev(void)
+{
+	static const char want[8] = "nopqrst";
+	uint64_t *cyc = calloc(rounds, sizeof(*cyc));
+	unsigned long long sys0 = 0, spins;
+	char msg[8] = "abcdefg";
+	struct result *r;
+	unsigned long i;
+	const char *d;
+	void *h, *c;
+
+	h = kernproxy_open("kup_rot13");
+	c = h ? kernproxy_channel(h, 0, 1) : NULL;
+	if (!c || !cyc)
+		die("kupdev-poll: /dev/kup_rot13", h ? kernproxy_error(h) : ENODEV);
+	pin_pair("kup_rot13", kup_chan_index((struct kup_channel *)c), 0);
+	/* kup_rot13 hands the process the first turn. */
+	if (!kernproxy_receive(c, 0))
+		die("kupdev-poll first turn", kernproxy_error(h));
+	for (i = 0; i < 1000 + rounds; i++) {
+		uint64_t t0 = __rdtsc();
+
+		if (i == 1000)
+			sys0 = kup_chan_syscalls((struct kup_channel *)c);
+		if (kernproxy_send(c, msg, sizeof(msg), KP_NB))
+			die("kupdev-poll send", kernproxy_error(h));
+		for (spins = 0; !(d = kernproxy_receive(c, KP_NB)); spins++) {
+			if (kernproxy_error(h) != EKU_NOTREADY ||
+			    spins > SPIN_BOUND)
+				die("kupdev-poll receive", kernproxy_error(h));
+			_mm_pause();
+		}
+		if (memcmp(d, want, sizeof(want)))
+			die("kupdev-poll reply", EBADMSG);
+		if (i >= 1000)
+			cyc[i - 1000] = __rdtsc() - t0;
+	}
+	r = add("kupdev-poll", sizeof(msg), 1, 1);
+	latency(r, cyc, rounds);
+	count_syscalls(r, rounds,
+		       kup_chan_syscalls((struct kup_channel *)c) - sys0);
+	kernproxy_close(h);
+	free(cyc);
+}
 
 /* One kup round trip of size bytes: send, receive. */
 static int kup_rt(struct kup_channel *ch, const void *src, size_t size,
@@ -514,7 +568,7 @@ static void *stream_fn(void *arg)
 	void *buf;
 	int ret;
 
-	pin_pair(s->chan, s->chan);
+	pin_pair("kup_bench", s->chan, s->chan);
 	pthread_barrier_wait(s->start);
 	s->t0 = now_ns();
 	while (got < s->n) {
@@ -832,6 +886,8 @@ static void run_one(struct kup_device *dev, const char *method)
 		bench_kup(dev, KUP_CALLS, 8);
 	} else if (!strcmp(method, "kup-indirect")) {
 		bench_kup(dev, KUP_INDIRECT, 8);
+	} else if (!strcmp(method, "kupdev-poll")) {
+		bench_kupdev();
 	} else if (!strcmp(method, "kup-adaptive")) {
 		bench_kup(dev, KUP_ADAPTIVE, 8);
 	} else if (!strcmp(method, "uring-sqpoll")) {
@@ -843,7 +899,7 @@ static void run_one(struct kup_device *dev, const char *method)
 		bench_pipe(dev, 64, 1, 1, 1);
 		bench_pipe(dev, 64, 16, 1, 1);
 	} else {
-		fprintf(stderr, "kup_bench: methods for 'only': pause, raw, proto, proto-lib, proto-kapi,\n  kup-poll, kup-indirect, kup-calls, kup-adaptive, uring-sqpoll, kup-pipe,\n  kup-pipe-serve\n");
+		fprintf(stderr, "kup_bench: methods for 'only': pause, raw, proto, proto-lib, proto-kapi,\n  kup-poll, kup-indirect, kup-calls, kupdev-poll, kup-adaptive, uring-sqpoll, kup-pipe,\n  kup-pipe-serve\n");
 		exit(2);
 	}
 }
@@ -876,6 +932,7 @@ static void run_all(struct kup_device *dev, int fd)
 	bench_kup(dev, KUP_POLL, 1);	/* the protocol alone: op byte only */
 	bench_kup(dev, KUP_CALLS, 8);
 	bench_kup(dev, KUP_INDIRECT, 8);
+	bench_kupdev();
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		bench_kup(dev, KUP_POLL, sizes[i]);
 		bench_kup(dev, KUP_ADAPTIVE, sizes[i]);
