@@ -582,6 +582,9 @@ static int kt_einval_chan(struct kt_ctx *c)
 			  -EINVAL);
 		kt_expect(c, kup_serve(c->dev, ch, kt_serve_count, c, 0),
 			  -EINVAL);
+		kt_expect(c, kup_serve_inline(c->dev, ch, kt_serve_count, c,
+					      KUP_NONBLOCK), -EINVAL);
+		kt_expect(c, kup_dev_set_chan_spin_us(c->dev, ch, 0), -EINVAL);
 		kt_expect_ptr(c, kup_send_buf(c->dev, ch, &size, 0), -EINVAL);
 		kt_expect(c, kup_send_commit(c->dev, ch, 0), -EINVAL);
 		kt_expect(c, kup_chan_buf_size(c->dev, ch), -EINVAL);
