@@ -554,6 +554,13 @@ struct stream {
 	unsigned long n;
 	pthread_barrier_t *start;
 	double t0, t1;			/* when its messages went and came */
+	/*
+	 * System calls and replies from the first reply on: the kernel
+	 * thread slept while the streams started, and the first message
+	 * had to wake it.
+	 */
+	unsigned long long sys;
+	unsigned long counted;
 	int err;
 };
 
@@ -561,7 +568,8 @@ struct stream {
 static void *stream_fn(void *arg)
 {
 	struct stream *s = arg;
-	unsigned long sent = 0, got = 0;
+	unsigned long sent = 0, got = 0, from = 0;
+	unsigned long long sys0 = 0;
 	int more;
 	const void *d;
 	size_t bufsize;
@@ -598,12 +606,17 @@ static void *stream_fn(void *arg)
 		ret = kup_recv(s->ch, &d, KUP_SPIN_ONLY);
 		if (ret < 0)
 			goto err;
-		got++;
+		if (!got++) {
+			sys0 = kup_chan_syscalls(s->ch);
+			from = got;
+		}
 		while (kup_chan_inflight(s->ch) &&
 		       kup_recv(s->ch, &d, KUP_NONBLOCK) >= 0)
 			got++;
 	}
 	s->t1 = now_ns();
+	s->sys = kup_chan_syscalls(s->ch) - sys0;
+	s->counted = got - from;
 	return NULL;
 err:
 	s->err = ret;
@@ -622,7 +635,7 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 	double t0 = 0, t1 = 0, msgs = 0;
 	pthread_barrier_t start;
 	struct stream s[2];
-	unsigned long long sys = 0;
+	double sys = 0, counted = 0;
 	struct result *r;
 	pthread_t t[2];
 	unsigned int i;
@@ -640,7 +653,6 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 		if (!serve && (kup_send(s[i].ch, &calls, 1, KUP_SPIN_ONLY) ||
 			       kup_recv(s[i].ch, &d, KUP_SPIN_ONLY) != 1))
 			die("kup-pipe", EPROTO);
-		sys -= kup_chan_syscalls(s[i].ch);
 	}
 	/* Timed from the first message to the last reply, set-up excluded. */
 	pthread_barrier_init(&start, NULL, chans);
@@ -660,12 +672,13 @@ static void bench_pipe(struct kup_device *dev, size_t size,
 		if (s[i].err)
 			die("pipelined stream", s[i].err);
 		msgs += s[i].n;
-		sys += kup_chan_syscalls(s[i].ch);
+		sys += s[i].sys;
+		counted += s[i].counted;
 		kup_chan_close(s[i].ch);
 	}
 	r = add(serve ? "kup-pipe-serve" : "kup-pipe", size, depth, chans);
 	throughput(r, msgs, (t1 - t0) / 1e9);
-	count_syscalls(r, msgs, sys);
+	count_syscalls(r, counted, sys);
 }
 
 static void bench_memcpy(size_t size)
@@ -762,8 +775,9 @@ static void report(void)
 		       big->mbs / mc->mbs);
 	for (i = 0; i < nresults; i++)
 		if (results[i].rts)
-			printf("  %-14s syscalls per 1e4  %6.2f  (target <= 1)\n",
-			       results[i].method,
+			printf("  %-14s %5zu B depth %2u x%u: syscalls per 1e4 %6.2f  (target <= 1)\n",
+			       results[i].method, results[i].size,
+			       results[i].depth, results[i].chans,
 			       1e4 * results[i].sys / results[i].rts);
 
 	printf("KUP-BENCH-JSON-BEGIN\n{\"ns_per_cycle\": %.6f, \"blocks\": %u, \"results\": [\n",
