@@ -256,8 +256,11 @@ noinline int kup_sleep_kturn(struct kup_chan *ch, struct kup_region *r)
 		      (ret || kup_should_stop() ? -EINTR : 0);
 		if (ret) {
 			if (ret > 0) {
+				/* After a migration the clock may step back. */
+				s64 slept = local_clock() - start;
+
 				kup_spin_adapt(r, kup_spin_max(ch),
-					       local_clock() - start);
+					       max_t(s64, slept, 0));
 				ret = 0;
 			}
 			break;
@@ -553,12 +556,21 @@ void kup_end_session(struct kup_dev *dev, unsigned int chan)
 }
 EXPORT_SYMBOL_NS_GPL(kup_end_session, "KUP");
 
-/* kupdev.c: the session a call is about to work on, 0 if none. */
+/* kupdev.c, workers.c: the session a call is about to work on, 0 if none. */
 u64 __kup_session(struct kup_dev *dev, unsigned int chan)
 {
 	struct kup_chan *ch = kup_dev_chan(dev, chan);
 
 	return ch ? READ_ONCE(ch->bound) : 0;
+}
+
+/* workers.c: end session gen, if it is still the channel's. */
+void __kup_session_end(struct kup_dev *dev, unsigned int chan, u64 gen)
+{
+	struct kup_chan *ch = kup_dev_chan(dev, chan);
+
+	if (ch)
+		kup_end_gen(ch, gen);
 }
 
 /*

@@ -19,6 +19,8 @@
 #include <linux/slab.h>
 #include <linux/wait.h>
 
+#include "chan.h"
+
 /*
  * Bounds of the loop's waits. An idle thread rechecks its condition this
  * often even if no wake-up comes; kup_workers_stop() lets the sessions
@@ -59,11 +61,17 @@ static bool kup_worker_ready(struct kup_worker *wk)
 static void kup_worker_serve(struct kup_worker *wk)
 {
 	struct kup_workers *ws = wk->ws;
+	/* The session the acceptor handed over: the one to end, not a later. */
+	u64 gen = __kup_session(ws->dev, wk->chan);
 	int ret;
 
 	ret = ws->session(ws->dev, wk->chan, ws->arg);
-	/* A failed call may leave a hold: this ends it, and the session. */
-	kup_end_session(ws->dev, wk->chan);
+	/*
+	 * A failed call may leave a hold: this ends it, and the session. If
+	 * @session ended it already and the channel's next attachment was
+	 * reported meanwhile, that one is left alone.
+	 */
+	__kup_session_end(ws->dev, wk->chan, gen);
 	/* The channel is free again, unless the device is going away. */
 	if (ret != -ESHUTDOWN)
 		kup_notify(ws->dev);
@@ -134,10 +142,10 @@ static void kup_workers_free(struct kup_workers *ws)
  * it: the session starts as kup_wait_channel() leaves it (on a ping-pong
  * channel the kernel holds the first turn), and @session serves it until
  * it is over, then returns 0 or the negative errno that ended it. When a
- * kup call fails, @session returns (the error, or 0); it need not
- * kup_release() what it holds nor end the session: the loop then calls
- * kup_end_session(dev, chan) itself (which ends every hold and lets the
- * channel's next attachment be reported), and kup_notify() unless
+ * kup call fails, @session returns (the error, or 0); it must not end
+ * the session and need not kup_release() what it holds: the loop then
+ * ends that session itself, as kup_end_session() does (every hold ends,
+ * and the channel's next attachment can be reported), and kup_notify() unless
  * @session returned -ESHUTDOWN. @session must also return once
  * kthread_should_stop() is true (kup's own waits then fail with -EINTR),
  * and bound every wait of its own.
