@@ -50,6 +50,7 @@ void kup_serve_begin(struct kup_serve_ctx *c, struct kup_dev *dev,
 	c->more = false;
 	c->done = 0;
 	c->n = 0;
+	c->next = 0;
 	c->r = NULL;
 	c->err = kup_call_chan(dev, chan, &ch);
 	c->ch = ch;
@@ -115,13 +116,18 @@ static int kup_serve_wait(struct kup_serve_ctx *c)
 int kup_serve_take(struct kup_serve_ctx *c)
 	__must_hold(RCU)
 {
-	int ret = c->err ?: kup_serve_wait(c);
+	int ret;
 
+	/* Messages of the last run still unanswered: the client's bug. */
+	if (WARN_ON_ONCE(c->n) && !c->err)
+		c->err = -EINVAL;
+	ret = c->err ?: kup_serve_wait(c);
 	/* 1: the turn was ours; 0: it came while we slept. */
 	if (ret >= 0)
 		ret = kup_take_run(c->r, c->msgs, KUP_SERVE_BATCH);
 	if (ret > 0) {
 		c->n = ret;
+		c->next = 0;
 		return ret;
 	}
 	c->n = 0;
@@ -155,8 +161,11 @@ int kup_serve_answer(struct kup_serve_ctx *c, int i, int act,
 	struct kup_chan *ch = c->ch;
 	int rest = c->n - i - 1;
 
-	/* i comes from the client: a bad one ends the loop, nothing more. */
-	if (WARN_ON_ONCE(i < 0 || rest < 0 || c->err)) {
+	/*
+	 * i comes from the client: each message once, in order, or the loop
+	 * ends with nothing more done (a reply goes to the current slot).
+	 */
+	if (WARN_ON_ONCE(i != c->next || rest < 0 || c->err)) {
 		c->err = c->err ?: -EINVAL;
 		return -EINVAL;
 	}
@@ -174,6 +183,9 @@ int kup_serve_answer(struct kup_serve_ctx *c, int i, int act,
 	c->more = r->nslots > 1;
 	c->done++;
 	c->since++;
+	/* After the last of the run, no answer is due until the next take. */
+	if (++c->next == c->n)
+		c->n = 0;
 	if (act == KUP_SERVE_STOP) {
 		kup_untake(r, 0, rest);
 		c->n = 0;
@@ -218,7 +230,8 @@ EXPORT_SYMBOL_NS_GPL(kup_serve_end, "KUP");
  * which saves an indirect call per message.
  *
  * @fn(@arg, msg, reply) runs inside an RCU read-side critical section: it
- * must not sleep, nor call kup on this channel. *reply starts as the
+ * must not sleep, nor call kup on this channel; on other channels only
+ * with KUP_NONBLOCK (a blocking call would sleep in that section). *reply starts as the
  * message itself, so leaving it alone echoes the message; point it at up
  * to kup_chan_buf_size() bytes
  * (copied before @fn's next call) to answer something else. @fn returns

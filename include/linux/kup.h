@@ -104,6 +104,7 @@
 #ifndef _LINUX_KUP_H
 #define _LINUX_KUP_H
 
+#include <linux/limits.h>
 #include <linux/types.h>
 #include <uapi/linux/kup.h>
 
@@ -159,8 +160,10 @@ void kup_release(struct kup_dev *dev, unsigned int chan);
 void kup_end_session(struct kup_dev *dev, unsigned int chan);
 
 /*
- * kup_serve(): a handler answers each message inside one call. It must not
- * sleep (see driver/chan.c); what it returns:
+ * kup_serve(): a handler answers each message inside one call, in an RCU
+ * read-side critical section: it must not sleep, nor call kup on its own
+ * channel, and on other channels only with KUP_NONBLOCK (see
+ * driver/serve.c). What it returns:
  */
 #define KUP_SERVE_NEXT		0	/* send *reply, serve the next */
 #define KUP_SERVE_STOP		1	/* send *reply, return */
@@ -190,6 +193,7 @@ struct kup_serve_ctx {
 	unsigned int since;
 	int err;
 	int n;
+	int next;
 	bool more;
 	u64 done;
 	struct kup_msg msgs[KUP_SERVE_BATCH];
