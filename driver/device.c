@@ -83,7 +83,7 @@ void kup_dev_kick(struct kup_dev *dev, unsigned int what)
 
 static unsigned int kup_default_spin_us = KUP_SPIN_US_DEFAULT;
 module_param_named(spin_us, kup_default_spin_us, uint, 0644);
-MODULE_PARM_DESC(spin_us, "Default time kernel waiters spin before they sleep, in microseconds (at most 4000000; default 4000)");
+MODULE_PARM_DESC(spin_us, "Default time kernel waiters spin before they sleep, in microseconds (at most 4000000; default 4000; taken by devices created later)");
 
 static u32 kup_spin_ns(unsigned int usecs)
 {
@@ -756,7 +756,7 @@ static long kup_ioctl_detach(struct kup_file *kf, void __user *argp)
 static int kup_chan_wake(struct kup_chan *ch, struct kup_region *r)
 {
 	/* Concurrent WAKEs from one process may lose a count: only stats. */
-	WRITE_ONCE(r->ks->kwait_wakeups, ++r->kwait_wakeups);
+	WRITE_ONCE(r->ks->kwait_wakeups, data_race(++r->kwait_wakeups));
 	trace_kup_wakeup(ch, KUP_TRACE_KERNEL);
 	wake_up(&ch->kwq);
 	return 0;

@@ -92,20 +92,21 @@ static inline bool kup_user_turn(struct kup_region *r)
 /*
  * The spin budget, in nanoseconds, after a wait of the kernel's that
  * ended @slept ns after it began to sleep (0: it ended while spinning).
- * Back to the channel's whole budget @max when the process came back
+ * Back to the channel's whole budget @budget when the process came back
  * within it: the wait ended while spinning, or the sleep was shorter than
- * @max (the process or its vCPU was only held up for a moment: a whole
+ * @budget (the process or its vCPU was only held up for a moment: a whole
  * spin would have ridden that out). Halved after a longer sleep (the
- * process was idle), but never below a quarter of @max, so a few unlucky
+ * process was idle), but never below a quarter of @budget, so a few unlucky
  * waits cannot leave it spinning for next to nothing. lib/kup.h
  * (kupi_wait()) adapts the process's budget, in polls, the same way.
  */
-static inline void kup_spin_adapt(struct kup_region *r, u32 max, u64 slept)
+static inline void kup_spin_adapt(struct kup_region *r, u32 budget,
+				  u64 slept)
 {
-	if (slept < max)
-		r->spin_cur = max;
+	if (slept < budget)
+		r->spin_cur = budget;
 	else
-		r->spin_cur = max(r->spin_cur / 2, max / 4);
+		r->spin_cur = max(min(r->spin_cur, budget) / 2, budget / 4);
 }
 
 /*
