@@ -32,6 +32,11 @@
  *   "KUPECHO:SCRIBBLE" park as PARK; after the resume, write 0xa5 over the
  *                      rest of the held message (a client may write what
  *                      it holds, late), count it in "scribbled", echo it;
+ *   "KUPECHO:ENDSELF"  end the session itself (kup_end_session(), which
+ *                      the service loop's session functions must not
+ *                      do), then wait (at most 60 s) until the loop
+ *                      accepted another attachment, and return: the
+ *                      loop must not end that next session;
  *   "KUPECHO:DELAY"    echo after 50 ms, so that the process is asleep
  *                      (in a kup wait, poll, epoll or io_uring) first;
  *   "KUPECHO:NBPROBE"  echo, then from a timer (softirq context) try
@@ -73,6 +78,7 @@
 #define ECHO_CMD_HARDIRQ	"KUPECHO:HARDIRQ"
 #define ECHO_CMD_SOFTIRQ	"KUPECHO:SOFTIRQ"
 #define ECHO_CMD_SCRIBBLE	"KUPECHO:SCRIBBLE"
+#define ECHO_CMD_ENDSELF	"KUPECHO:ENDSELF"
 
 /* Messages taken at once from a pipelined channel. */
 #define ECHO_BATCH		16
@@ -335,6 +341,19 @@ static int echo_run(struct echo_worker *w, const struct kup_msg *m, int n)
 	return 0;
 }
 
+/* KUPECHO:ENDSELF: see the command list at the top. */
+static int echo_end_self(struct echo_worker *w)
+{
+	u64 accepted = kup_workers_accepted(echo_ws);
+	int i;
+
+	kup_end_session(echo_dev, w->chan);
+	for (i = 0; i < 3000 && kup_workers_accepted(echo_ws) == accepted &&
+	     !kthread_should_stop(); i++)
+		msleep(20);
+	return -ENOTCONN;
+}
+
 /*
  * Answer one command message; returns 0 or why the session ends. *calls
  * is set when the rest of the session goes through the batch calls.
@@ -355,6 +374,8 @@ static int echo_cmd(struct echo_worker *w, const struct kup_msg *m,
 		return echo_timer_send(w, m, false);
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_SCRIBBLE))
 		return echo_scribble(w, m);
+	if (echo_is_cmd(m->data, m->len, ECHO_CMD_ENDSELF))
+		return echo_end_self(w);
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_CALLS))
 		*calls = true;
 	if (echo_is_cmd(m->data, m->len, ECHO_CMD_DELAY)) {

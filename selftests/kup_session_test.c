@@ -302,6 +302,38 @@ TEST(echo_end_session_ends_only_its_own)
 }
 
 /*
+ * kup_echo's session ends itself (KUPECHO:ENDSELF: the service loop's
+ * session functions must not, but a buggy one may) and returns only once
+ * the loop accepted the channel's next attachment: the loop must end the
+ * session it served, not that next one, which gets its greeting and works.
+ */
+TEST(loop_leaves_next_session_alone)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *ch = NULL;
+	char got[ECHO_HELLO_MAX + 64];
+	const void *d = NULL;
+	unsigned int chan;
+	ssize_t len;
+
+	ASSERT_EQ(0, echo_attach(&dev, &ch, 4096));
+	chan = kup_chan_index(ch);
+	ASSERT_EQ(0, kup_send(ch, "KUPECHO:ENDSELF", 15, 0));
+	/* The kernel side ended our session: the channel broke. */
+	EXPECT_EQ(-ECONNRESET, recv_within(ch, &d, 10000));
+	EXPECT_EQ(0, kup_chan_close(ch));
+	ASSERT_EQ(0, kup_chan_attach(dev, chan, 4096, 0, &ch));
+	len = recv_within(ch, &d, 10000);
+	snprintf(got, sizeof(got), "kup_echo %u", chan);
+	ASSERT_EQ((ssize_t)strlen(got), len);
+	EXPECT_EQ(0, memcmp(got, d, len));
+	ASSERT_EQ(0, kup_send(ch, "again", 5, 0));
+	EXPECT_EQ(5, recv_within(ch, &d, 10000));
+	kup_chan_close(ch);
+	kup_close(dev);
+}
+
+/*
  * A fork child attaches through the parent's file and dies: its region
  * belongs to no live process, so the parent, which keeps the file, may
  * detach it (and then the child's pages are unpinned).
