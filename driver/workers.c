@@ -6,7 +6,8 @@
  * thread. The client supplies what one session does; the loop ends every
  * session (kup_end_session()), tells pollers the channel is free again
  * (kup_notify()) and stops everything in the one order that lets every
- * blocked call return. Built on the exported API alone.
+ * blocked call return. Built on the exported API, but for ending exactly
+ * the session it served (__kup_session(), __kup_session_end() in chan.c).
  */
 
 #include <linux/atomic.h>
