@@ -187,13 +187,11 @@ void kup_hold(struct kup_chan *ch, struct kup_region *r, u32 n)
  * A reply answers one held message (all: kup_release()); the hold ends
  * with the last. Inside a read-side section (see kup_hold()).
  */
-void kup_unhold(struct kup_chan *ch, bool all)
+void __kup_unhold(struct kup_chan *ch, bool all)
 	__must_hold(RCU)
 {
 	struct kup_region *r;
 
-	if (!ch->holding)
-		return;
 	/* A reply passes the turn a send buffer was for: nothing to commit. */
 	ch->sending = false;
 	WRITE_ONCE(ch->holding, all ? 0 : ch->holding - 1);

@@ -258,9 +258,10 @@ EXPORT_SYMBOL_NS_GPL(kup_dev_nchan, "KUP");
  * @usecs: microseconds, at most 4000000 (larger values are clamped); 0
  *	sleeps at once. The default is the module parameter spin_us.
  *
- * A waiter spins for the whole budget after a wait that ended within it,
- * and for less, never under a quarter of it, after the process stayed
- * away longer. Channels set with kup_dev_set_chan_spin_us() keep theirs.
+ * The budget is time spent spinning: time the waiter was switched out
+ * does not count. A waiter spins for the whole budget after a wait that
+ * ended within it, and for less, never under a quarter of it, after the
+ * process stayed away longer. Channels set with kup_dev_set_chan_spin_us() keep theirs.
  * Context: any.
  */
 void kup_dev_set_spin_us(struct kup_dev *dev, unsigned int usecs)
