@@ -11,6 +11,7 @@
 #   make judge-check     prove the guest judge with planted faults
 #   make demo            boot a guest and run the channel demo
 #   make bench           boot a guest and compare kup with the alternatives
+#   make bench-boots     the same in BOOTS guests (3), targets by the median
 #   make fuzz            boot a guest and run the fuzzers for longer
 #                        (FUZZ_SECONDS each, default 300; FUZZ_SEED=N
 #                        replays a run)
@@ -94,9 +95,9 @@ GUEST_MODDIRS = $(subst $(space),:,$(addprefix $(MODDIR)/,$(MODULE_DIRS) \
 .PHONY: all module modules clean deps sparse style selftests headers-check lib-check \
 	man-check \
 	judge-check _judge-check \
-	check test-qemu demo demo-fresh bench profile kselftest dkms-install \
-	dkms-uninstall _dkms-add install uninstall install-check _modules _sparse _style _selftests _test-qemu _demo \
-	_bench _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak \
+	check test-qemu demo demo-fresh bench bench-boots profile kselftest \
+	dkms-install dkms-uninstall _dkms-add install uninstall install-check _modules _sparse _style _selftests _test-qemu _demo \
+	_bench _bench-boots _profile _dkms-check _check-kernel _check fuzz soak _fuzz _soak \
 	kcsan
 
 all: module
@@ -314,6 +315,25 @@ _bench: _modules _selftests
 	$(call GUEST,bench,1800)
 	bash scripts/bench-report.sh $(BUILD)/console-bench-$(KERNEL).log \
 		$(BUILD)/bench-$(KERNEL)
+
+# The benchmark in BOOTS guests in a row (3 by default): each boot's JSON
+# in build/bench-KERNEL/boot-N.json, then the median of each target's
+# ratio over the boots (scripts/bench-summary.py) in
+# build/bench-KERNEL/summary.txt.
+BOOTS ?= 3
+bench-boots: deps
+	$(MAKE) -f $(TOP)/Makefile _bench-boots
+
+_bench-boots: _modules _selftests
+	@rm -f $(BUILD)/bench-$(KERNEL)/boot-*.json
+	@for i in $$(seq $(BOOTS)); do \
+		$(MAKE) -f $(TOP)/Makefile _bench || exit 1; \
+		cp $(BUILD)/bench-$(KERNEL)/results.json \
+			$(BUILD)/bench-$(KERNEL)/boot-$$i.json; \
+	done
+	python3 scripts/bench-summary.py $(KERNEL) \
+		$(BUILD)/bench-$(KERNEL)/boot-*.json | \
+		tee $(BUILD)/bench-$(KERNEL)/summary.txt
 
 # The fuzzers for longer, and the soak: selftest binaries run in a guest
 # of KERNEL as test-qemu runs them (console-fuzz-KERNEL.log,
