@@ -23,13 +23,12 @@
 #include "chan.h"
 
 /*
- * Bounds of the loop's waits. An idle thread rechecks its condition this
- * often even if no wake-up comes; kup_workers_stop() lets the sessions
- * end on their own -ESHUTDOWN for at most KUP_WORKERS_DRAIN before it
- * stops the threads (a session busy outside kup then sees
- * kthread_should_stop() and kup's waits return -EINTR).
+ * kup_workers_stop() lets the sessions end on their own -ESHUTDOWN for at
+ * most this long before it stops the threads (a session busy outside kup
+ * then sees kthread_should_stop() and kup's waits return -EINTR). Idle
+ * threads sleep without a timeout: a hand-over and kthread_stop() wake
+ * them.
  */
-#define KUP_WORKERS_IDLE	(5 * HZ)
 #define KUP_WORKERS_DRAIN	(10 * HZ)
 
 struct kup_worker {
@@ -84,13 +83,21 @@ static int kup_worker_fn(void *data)
 {
 	struct kup_worker *wk = data;
 
-	while (!kthread_should_stop()) {
-		wait_event_interruptible_timeout(wk->wq, kup_worker_ready(wk),
-						 KUP_WORKERS_IDLE);
-		if (kthread_should_stop())
-			break;
+	for (;;) {
+		/*
+		 * Woken by a hand-over (the acceptor's atomic_inc(), then
+		 * wake_up()) and by kthread_stop().
+		 */
+		wait_event_interruptible(wk->wq, kup_worker_ready(wk));
+		/*
+		 * An attachment handed over is served even when stopping:
+		 * its session then fails at once (-ESHUTDOWN, -EINTR) and is
+		 * ended here, so no channel stays bound to it.
+		 */
 		if (atomic_add_unless(&wk->attached, -1, 0))
 			kup_worker_serve(wk);
+		else if (kthread_should_stop())
+			break;
 	}
 	return 0;
 }
@@ -114,9 +121,14 @@ static int kup_acceptor_fn(void *data)
 		atomic_inc(&wk->attached);
 		wake_up(&wk->wq);
 	}
-	/* kthread_stop() needs the thread alive: wait for it. */
-	while (!kthread_should_stop())
-		schedule_timeout_interruptible(HZ);
+	/* kthread_stop() needs the thread alive: sleep until it comes. */
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (kthread_should_stop())
+			break;
+		schedule();
+	}
+	__set_current_state(TASK_RUNNING);
 	return 0;
 }
 
@@ -214,7 +226,8 @@ EXPORT_SYMBOL_NS_GPL(kup_workers_start, "KUP");
  * the acceptor; let the sessions in progress end on their own error (at
  * most 10 s), each followed by its kup_end_session(); stop the workers
  * (kthread_stop(): a session still running then sees
- * kthread_should_stop(), and kup's waits return -EINTR); free @ws. The
+ * kthread_should_stop(), and kup's waits return -EINTR; one handed over
+ * and not yet started still runs, to fail and end at once); free @ws. The
  * device stays: destroy it afterwards with kup_dev_destroy().
  *
  * Context: process context, may sleep (up to the 10 s above, plus what

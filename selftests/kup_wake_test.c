@@ -606,6 +606,73 @@ static long echo_kthread_ticks(int *nthreads)
 }
 
 /*
+ * Context switches of every kup_echo kernel thread (voluntary and not,
+ * from /proc/<pid>/status), or -1: each one is a wake-up.
+ */
+static long echo_kthread_switches(int *nthreads)
+{
+	char path[300], line[128];
+	struct dirent *de;
+	long total = 0, v;
+	DIR *d = opendir("/proc");
+	FILE *f;
+
+	*nthreads = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		pid_t pid = atoi(de->d_name);
+		int echo = 0;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "Name:\tkup_echo/", 15))
+				echo = 1;
+			if (echo &&
+			    (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+			     sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1))
+				total += v;
+		}
+		*nthreads += echo;
+		fclose(f);
+	}
+	closedir(d);
+	return total;
+}
+
+/*
+ * Idle means asleep until there is work: no kernel thread of the service
+ * loop (kup_workers_start(): the acceptor, the worker serving our
+ * channel, asleep for its turn, and the workers of the free channels)
+ * wakes up while nothing happens, however long that lasts. Watched for
+ * longer than any periodic recheck would sleep.
+ */
+TEST_F_TIMEOUT(wake, idle_kthreads_stay_asleep, 60)
+{
+	long s0, s1;
+	int nk, i;
+
+	/* The worker serving us spins for its 500 us budget, then sleeps. */
+	for (i = 0; i < 5000 && !__atomic_load_n(&self->ch->ks->kwait,
+						 __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ASSERT_NE(0, self->ch->ks->kwait);
+	usleep(100000);
+	s0 = echo_kthread_switches(&nk);
+	ASSERT_LE(0, s0);
+	ASSERT_LE(5, nk);	/* acceptor + 4 workers */
+	sleep(7);
+	s1 = echo_kthread_switches(&nk);
+	TH_LOG("kup_echo kthreads: %ld wake-ups in 7 idle s", s1 - s0);
+	EXPECT_EQ(s0, s1);
+}
+
+/*
  * Idle costs nothing: after their spin budget, the kernel threads of an
  * attached but idle device, and a user thread waiting for the kernel,
  * sleep. CPU time over 2 idle seconds must stay near zero (spinning
