@@ -11,6 +11,11 @@
  * alive (under dev->lock, or inside a kernel call: see chan.c), from any
  * context.
  *
+ * dev is a fixed array, like sched_switch's comm: the name has at most
+ * KUP_NAME_MAX bytes with its NUL (kup_dev_create()), one memcpy() of a
+ * constant size fills it, and it needs none of __string()'s helpers,
+ * whose arguments changed in 6.10.
+ *
  * Out of tree, define_trace.h includes this file again as
  * <TRACE_INCLUDE_PATH/TRACE_INCLUDE_FILE.h>: driver/Kbuild adds -I$(src).
  */
