@@ -11,10 +11,7 @@
 
 #include <linux/kup.h>
 #include <linux/rcupdate.h>
-#include <linux/sched.h>
-#include <linux/sched/clock.h>
 #include <linux/string.h>
-#include <linux/time64.h>
 
 #include "chan.h"
 #include "device.h"
@@ -95,36 +92,26 @@ static inline u32 kup_spin_max(struct kup_chan *ch)
 }
 
 /*
- * The most that one interval of KUP_RESCHED_SPINS polls counts against a
- * spin budget: 256 polls take 10-70 us (a pause costs 10-40 ns on
- * hardware, 200-300 ns under emulation), so an interval far longer than
- * that was a stall of the CPU (the host preempted the vCPU, an SMI, an
- * emulator's pause), not spinning.
+ * The clock of a kernel wait's spin, read every KUP_RESCHED_SPINS polls
+ * by kup_spin_spent() in chan.c.
  */
-#define KUP_SPIN_GAP_NS		(250 * NSEC_PER_USEC)
+struct kup_spin_clock {
+	u64 last;		/* the clock at the last look */
+	u64 spent;		/* ns spent spinning */
+	u64 wall;		/* ns on the clock since the first look */
+	unsigned long sw;	/* the task's context switches at the last look */
+};
 
-/* How often the task was switched out so far, voluntarily or not. */
-static __always_inline unsigned long kup_switches(void)
-{
-	return current->nvcsw + current->nivcsw;
-}
+bool kup_spin_spent(struct kup_spin_clock *c, u32 looks, u32 budget);
 
 /*
  * Spin for the adaptive budget (a time: r->spin_cur ns, at most the
  * channel's): 1 when the turn came, 0 when the budget ran out, or an
  * error. Inline in kup_serve(): the wait of a busy channel ends here, and
- * returning from a call costs as much as the work.
- *
- * The budget is the time spent spinning: the clock is first read after
- * KUP_RESCHED_SPINS polls (a busy channel's wait ends sooner and never
- * reads it), then every KUP_RESCHED_SPINS polls, and an interval in which
- * the thread was switched out (cond_resched(), preemption) is not
- * counted, nor more than KUP_SPIN_GAP_NS of an interval in which the CPU
- * stalled, so a thread that loses its CPU for a while does not come back
- * to a spent budget. A poll takes more than a nanosecond, so the budget in
- * ns also bounds the polls, whatever the clock and the scheduler do.
- * Called and returns inside the call's read-side section ("Data calls" in
- * chan.c).
+ * returning from a call costs as much as the work. A wait that ends within
+ * KUP_RESCHED_SPINS polls never reads the clock; how a longer one counts
+ * its budget is kup_spin_spent()'s. Called and returns inside the call's
+ * read-side section ("Data calls" in chan.c).
  */
 static __always_inline int kup_spin_kturn(struct kup_chan *ch,
 					  struct kup_region *r)
@@ -133,8 +120,7 @@ static __always_inline int kup_spin_kturn(struct kup_chan *ch,
 	struct kup_dev *dev = ch->dev;
 	u32 max = kup_spin_max(ch);
 	u32 budget = min(r->spin_cur, max);
-	u64 spent = 0, last = 0, now;
-	unsigned long sw = 0, nsw;
+	struct kup_spin_clock clock;
 	u32 i;
 	int ret;
 
@@ -144,14 +130,8 @@ static __always_inline int kup_spin_kturn(struct kup_chan *ch,
 			ret = kup_call_resched(ch, r);
 			if (ret)
 				return ret;
-			now = local_clock();
-			nsw = kup_switches();
-			/* After a migration the clock may step back. */
-			if (i > KUP_RESCHED_SPINS && nsw == sw && now > last)
-				spent += min_t(u64, now - last, KUP_SPIN_GAP_NS);
-			last = now;
-			sw = nsw;
-			if (spent >= budget)
+			if (kup_spin_spent(&clock, i / KUP_RESCHED_SPINS,
+					   budget))
 				return 0;
 		}
 		ret = kup_call_turn(dev, r);

@@ -18,6 +18,7 @@
 #include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
 #include <linux/string.h>
+#include <linux/time64.h>
 #include <linux/wait_bit.h>
 
 #include "call.h"
@@ -149,6 +150,53 @@ int kup_call_resched(struct kup_chan *ch, struct kup_region *r)
 }
 
 /*
+ * The most that one interval of KUP_RESCHED_SPINS polls counts against a
+ * spin budget: 256 polls take 10-70 us (a pause costs 10-40 ns on
+ * hardware, 200-300 ns under emulation), so an interval far longer than
+ * that was a stall of the CPU (the host preempted the vCPU, an SMI, an
+ * emulator's pause), not spinning.
+ */
+#define KUP_SPIN_GAP_NS		(250 * NSEC_PER_USEC)
+
+/* Whatever the scheduler does, a spin ends after this many budgets. */
+#define KUP_SPIN_WALL		4
+
+/*
+ * A kernel wait's look at the clock, the looks-th (from 1), every
+ * KUP_RESCHED_SPINS polls: true once the spin has used its budget of
+ * budget ns. The budget is time spent spinning, so that a thread that
+ * loses its CPU for a while does not come back to a spent budget: an
+ * interval in which the task was switched out (cond_resched(),
+ * preemption: its context switch count moved) does not count, nor more
+ * than KUP_SPIN_GAP_NS of one in which the CPU stalled. The first look
+ * only starts the clock, and the first interval measured stands for the
+ * polls before it as well. Whatever the scheduler and the clock do, the
+ * spin ends after KUP_SPIN_WALL budgets on the clock (a clock that steps
+ * back, after a migration, counts nothing), and the poll count bounds it
+ * too: a poll takes more than a nanosecond.
+ */
+bool kup_spin_spent(struct kup_spin_clock *c, u32 looks, u32 budget)
+{
+	u64 now = local_clock(), d;
+	unsigned long sw = current->nvcsw + current->nivcsw;
+
+	if (looks == 1) {
+		c->spent = 0;
+		c->wall = 0;
+	} else {
+		d = now > c->last ? now - c->last : 0;
+		c->wall += d;
+		if (sw == c->sw) {
+			d = min_t(u64, d, KUP_SPIN_GAP_NS);
+			c->spent += looks == 2 ? 2 * d : d;
+		}
+	}
+	c->last = now;
+	c->sw = sw;
+	return c->spent >= budget || c->wall >= (u64)KUP_SPIN_WALL * budget;
+}
+
+/*
  * Holds. kup_recv() and kup_send_buf() return pointers into the region,
  * valid after the call: a hold. The channel keeps one reference on the
  * region of its last hold (ch->held) from one message to the next, so a
@@ -185,12 +233,16 @@ void kup_hold(struct kup_chan *ch, struct kup_region *r, u32 n)
 
 /*
  * A reply answers one held message (all: kup_release()); the hold ends
- * with the last. Inside a read-side section (see kup_hold()).
+ * with the last. Only while a hold is active (kup_unhold() checks), inside
+ * a read-side section (see kup_hold()).
  */
 void __kup_unhold(struct kup_chan *ch, bool all)
 	__must_hold(RCU)
 {
 	struct kup_region *r;
+
+	if (WARN_ON_ONCE(!ch->holding))
+		return;
 
 	/* A reply passes the turn a send buffer was for: nothing to commit. */
 	ch->sending = false;

@@ -259,9 +259,11 @@ EXPORT_SYMBOL_NS_GPL(kup_dev_nchan, "KUP");
  *	sleeps at once. The default is the module parameter spin_us.
  *
  * The budget is time spent spinning: time the waiter was switched out
- * does not count. A waiter spins for the whole budget after a wait that
- * ended within it, and for less, never under a quarter of it, after the
- * process stayed away longer. Channels set with kup_dev_set_chan_spin_us() keep theirs.
+ * does not count, but a spin ends after four budgets on the clock in any
+ * case (see kup_spin_spent()). A waiter spins for the whole budget after
+ * a wait that ended within it, and for less, never under a quarter of it,
+ * after the process stayed away longer. Channels set with
+ * kup_dev_set_chan_spin_us() keep theirs.
  * Context: any.
  */
 void kup_dev_set_spin_us(struct kup_dev *dev, unsigned int usecs)

@@ -88,7 +88,7 @@ static int kup_worker_fn(void *data)
 		 * Woken by a hand-over (the acceptor's atomic_inc(), then
 		 * wake_up()) and by kthread_stop().
 		 */
-		wait_event_interruptible(wk->wq, kup_worker_ready(wk));
+		wait_event_idle(wk->wq, kup_worker_ready(wk));
 		/*
 		 * An attachment handed over is served even when stopping:
 		 * its session then fails at once (-ESHUTDOWN, -EINTR) and is
@@ -123,7 +123,7 @@ static int kup_acceptor_fn(void *data)
 	}
 	/* kthread_stop() needs the thread alive: sleep until it comes. */
 	for (;;) {
-		set_current_state(TASK_INTERRUPTIBLE);
+		set_current_state(TASK_IDLE);
 		if (kthread_should_stop())
 			break;
 		schedule();
