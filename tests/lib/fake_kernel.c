@@ -432,7 +432,12 @@ static int fk_kturn(struct fk_region *r)
 	return fk_kturn_check(r, true);
 }
 
-/* kup_spin_adapt() */
+/*
+ * kup_spin_adapt() and kup_spin_kturn(), simplified: the budget counts
+ * polls, not time spent spinning (kup_spin_spent() in driver/chan.c), and
+ * adapts by halving and doubling. The library's tests need a kernel that
+ * spins a while, then sleeps; they do not test the kernel's budget.
+ */
 static void fk_spin_adapt(struct fk_region *r, unsigned int max,
 			  unsigned int spun, bool slept)
 {
@@ -446,7 +451,7 @@ static void fk_spin_adapt(struct fk_region *r, unsigned int max,
 		r->spin_cur = max;
 }
 
-/* kup_spin_kturn() */
+/* kup_spin_kturn(), see above */
 static int fk_spin_kturn(struct fk_region *r)
 {
 	unsigned int max = READ_ONCE(r->dev->spins), spins, i;
