@@ -111,7 +111,10 @@ extern "C" {
 #define KUPI_MAP_ANON	MAP_ANONYMOUS
 #elif defined(MAP_ANON)
 #define KUPI_MAP_ANON	MAP_ANON
-#endif				/* else a private map of /dev/zero */
+#else		/* strict ISO C hides it in glibc: the kernel's own value */
+#include <asm/mman.h>
+#define KUPI_MAP_ANON	MAP_ANONYMOUS
+#endif
 
 /*
  * Test hook, not an API: tests/lib runs the library against a fake kernel
@@ -213,6 +216,10 @@ struct kup_device {
 	struct kup_channel *chans;
 };
 
+/* kup_channel.shut: being shut down, and shut down (detached) */
+#define KUPI_SHUTTING	1
+#define KUPI_SHUT	2
+
 struct kup_channel {
 	struct kup_device *dev;
 	struct kup_channel *next;	/* on dev->chans */
@@ -237,7 +244,7 @@ struct kup_channel {
 	unsigned int spin_cur;		/* adaptive budget, <= spins */
 	unsigned long long poll_limit;
 	unsigned long long syscalls;	/* wake/sleep ioctls made */
-	int shut;			/* kup_chan_shutdown() detached it */
+	int shut;			/* KUPI_SHUT: kup_chan_shutdown() detached it */
 };
 
 KUPLIB_HOT void kupi_pause(void)
@@ -328,26 +335,15 @@ KUPLIB_INLINE int kupi_detach(const struct kup_channel *ch)
 KUPLIB_INLINE int kupi_chan_free(struct kup_channel *ch)
 {
 	void *p;
-	int ret, fd = -1;
+	int ret;
 
-#ifdef KUPI_MAP_ANON
 	p = KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | KUPI_MAP_ANON | MAP_FIXED, fd, 0);
-#else
-	fd = open("/dev/zero", O_RDWR | KUPI_O_CLOEXEC);
-	p = fd < 0 ? MAP_FAILED :
-	    KUPLIB_MMAP(ch->mem, ch->mem_len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_FIXED, fd, 0);
-#endif
+			MAP_PRIVATE | KUPI_MAP_ANON | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED) {
 		ret = errno > 0 ? -errno : -ENOMEM;	/* before free() */
-		if (fd >= 0)
-			close(fd);
 		free(ch);
 		return ret;	/* leak the range rather than reuse it */
 	}
-	if (fd >= 0)
-		close(fd);
 	free(ch->mem);
 	free(ch);
 	return 0;
@@ -568,21 +564,26 @@ KUPLIB_INLINE int kup_chan_attach(struct kup_device *dev, uint32_t chan,
  */
 KUPLIB_INLINE int kup_chan_shutdown(struct kup_channel *ch)
 {
-	int ret;
+	int ret, open = 0;
 
 	if (!ch)
 		return -EINVAL;
-	if (kup_smp_load_acquire(&ch->shut))
-		return 0;
-	ret = kupi_detach(ch);
-	/* -ENOTCONN: detached already, by a shutdown racing this one. */
-	if (ret && ret != -ENOTCONN)
-		return ret;
 	/*
-	 * A flag between user threads, no kernel pairing: pairs with the
-	 * acquire loads in kup_chan_close() and kup_close().
+	 * One caller detaches: the channel's index may be attached again
+	 * once it is free, and a second detach would hit that attachment.
+	 * A flag between user threads, no kernel pairing: the acquire
+	 * pairs with the releases below.
 	 */
-	kup_smp_store_release(&ch->shut, 1);
+	if (!__atomic_compare_exchange_n(&ch->shut, &open, KUPI_SHUTTING, 0,
+					 __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+		return 0;	/* shut down, or being shut down, already */
+	ret = kupi_detach(ch);
+	if (ret && ret != -ENOTCONN) {
+		kup_smp_store_release(&ch->shut, 0);
+		return ret;
+	}
+	/* Pairs with the acquire loads in kup_chan_close() and kup_close(). */
+	kup_smp_store_release(&ch->shut, KUPI_SHUT);
 	return 0;
 }
 
@@ -607,9 +608,8 @@ KUPLIB_INLINE int kup_chan_close(struct kup_channel *ch)
 		}
 	}
 	pthread_mutex_unlock(&dev->lock);
-	ret = kupi_detach(ch);
-	if (ret == -ENOTCONN && kup_smp_load_acquire(&ch->shut))
-		ret = 0;
+	/* Shut down: detached already, and its index may be another's now. */
+	ret = kup_smp_load_acquire(&ch->shut) ? 0 : kupi_detach(ch);
 	ret2 = kupi_chan_free(ch);
 	return ret ? ret : ret2;
 }
@@ -703,6 +703,9 @@ KUPLIB_COLD void kupi_wake_kernel(struct kup_channel *ch)
 {
 	struct kup_chan_req req;
 
+	/* Shut down: its index may be another attachment's (kupi_sleep()). */
+	if (kup_smp_load_acquire(&ch->shut))
+		return;
 	memset(&req, 0, sizeof(req));
 	req.chan = ch->chan;
 	ch->syscalls++;
@@ -753,6 +756,12 @@ KUPLIB_INLINE int kupi_sleep(struct kup_channel *ch, uint32_t s)
 	 */
 	kup_smp_mb();
 	ret = kupi_turn(ch, s);
+	/*
+	 * Shut down by another thread: its index may be attached again,
+	 * and a WAIT by index would sleep on that attachment.
+	 */
+	if (!ret && kup_smp_load_acquire(&ch->shut))
+		ret = -ENOTCONN;
 	if (!ret) {
 		memset(&req, 0, sizeof(req));
 		req.chan = ch->chan;
@@ -999,7 +1008,12 @@ KUPLIB_HOT ssize_t kup_recv(struct kup_channel *ch, const void **data,
 		return -EDEADLK;
 	if (!kupi_msg_waiting(ch, s)) {
 		ret = kupi_wait(ch, s, flags);
-		if (ret)
+		/*
+		 * A wait reports the channel's stop without looking at the
+		 * turn: the kernel's last message, passed before the stop,
+		 * may be there all the same. It comes first.
+		 */
+		if (ret && !kupi_msg_waiting(ch, s))
 			return ret;
 	}
 	if (ch->consumed[s])

@@ -382,6 +382,34 @@ TEST(shutdown_while_blocked)
 	ASSERT_TRUE(path_wait(ECHO_PATH, 5000));
 }
 
+/*
+ * kup_chan_shutdown() detaches: the channel's index is free at once, and
+ * a later attach may take it. Closing the shut-down handle then must not
+ * detach the new attachment on that index.
+ */
+TEST(close_after_shutdown_spares_reused_index)
+{
+	struct kup_device *dev = NULL;
+	struct kup_channel *a = NULL, *b = NULL;
+	const void *d = NULL;
+	uint32_t idx;
+
+	if (access(ECHO_PATH, F_OK))
+		SKIP(return, "no %s (load kup.ko and kup_echo.ko)", ECHO_PATH);
+	ASSERT_EQ(0, echo_attach(&dev, &a, 4096));
+	idx = kup_chan_index(a);
+	ASSERT_EQ(0, kup_chan_shutdown(a));
+	EXPECT_EQ(0, kup_chan_shutdown(a));	/* again: nothing to do */
+	ASSERT_EQ(0, kup_chan_attach(dev, idx, 4096, 0, &b));
+	EXPECT_EQ(0, kup_chan_close(a));
+	/* b is still attached: its greeting comes, then an echo. */
+	EXPECT_LT(0, kup_recv(b, &d, 0));
+	EXPECT_EQ(KUP_STATE_ATTACHED, b->ks->state);
+	EXPECT_EQ(0, roundtrip(b, 1, 64, 0));
+	EXPECT_EQ(0, kup_chan_close(b));
+	kup_close(dev);
+}
+
 /* A process killed while the kernel waits for it: the kernel gets an error. */
 TEST(killed_while_kernel_waits)
 {

@@ -465,6 +465,41 @@ TEST_F_TIMEOUT(kapi, session_ends_after_failed_call, KAPI_TIMEOUT)
 }
 
 /*
+ * claim 2: a reply passed before the session ends is received before the
+ * end shows, even by a thread that was already asleep waiting for it
+ * (both happen before it wakes); the next call reports the end.
+ */
+TEST_F_TIMEOUT(kapi, last_reply_before_session_end, KAPI_TIMEOUT)
+{
+	struct recv_waiter w = { .spins = 0, .ret = 1 };
+	struct kup_channel *a = NULL;
+	const void *d = NULL;
+	struct kt_res r;
+	pthread_t t;
+	int i;
+
+	ASSERT_EQ(0, kup_chan_attach(self->dev, 0, 4096, 0, &a));
+	ASSERT_EQ(0, kt_run(&self->kt, "last_reply 0"));
+	kt_stage(_metadata, &self->kt, 1);
+	w.ch = a;
+	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &w));
+	for (i = 0; i < KT_WAIT_MS && !__atomic_load_n(&a->us->uwait,
+						       __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ASSERT_EQ(1, a->us->uwait);
+	ASSERT_EQ(0, kt_resume(&self->kt));
+	kt_pass(_metadata, &self->kt, &r);
+	for (i = 0; i < KT_WAIT_MS && w.ret == 1; i++)
+		usleep(1000);
+	EXPECT_EQ(4, w.ret);
+	if (w.ret == 1)
+		kup_chan_shutdown(a);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-ECONNRESET, kup_recv(a, &d, KUP_NONBLOCK));
+	EXPECT_EQ(0, kup_chan_close(a));
+}
+
+/*
  * claim 2 (and 4 for a received message): while the kernel holds a
  * message of a detached attachment, the data stays readable and pinned,
  * failed calls end neither the hold nor the session; kup_release() of

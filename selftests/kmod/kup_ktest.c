@@ -557,6 +557,27 @@ static int kt_session_end(struct kt_ctx *c)
 	return 0;
 }
 
+/*
+ * last_reply: the session's last reply, then its end, back to back, while
+ * the process waits for that reply (asleep: the test resumes us once
+ * ustate.uwait is set). The process must receive "last" before it sees
+ * the end.
+ */
+static int kt_last_reply(struct kt_ctx *c)
+{
+	unsigned long chan = c->arg[0];
+	int ret;
+
+	if (kt_accept(c, chan))
+		return -ENOTCONN;
+	ret = kt_handoff(c, 1);
+	if (ret)
+		return ret;
+	kt_expect(c, kt_send_str(c, chan, "last"), 0);
+	kup_end_session(c->dev, chan);
+	return 0;
+}
+
 /* einval_chan: a bad channel index is -EINVAL on every call. */
 static int kt_einval_chan(struct kt_ctx *c)
 {
@@ -1152,6 +1173,7 @@ static const struct kt_check kt_checks[] = {
 	{ "session_detach", kt_session_detach },
 	{ "session_hold", kt_session_hold },
 	{ "session_end", kt_session_end },
+	{ "last_reply", kt_last_reply },
 	{ "einval_chan", kt_einval_chan },
 	{ "einval_args", kt_einval_args },
 	{ "edeadlk", kt_edeadlk },
