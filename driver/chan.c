@@ -781,19 +781,24 @@ int kup_chan_slots(struct kup_dev *dev, unsigned int chan)
 EXPORT_SYMBOL_NS_GPL(kup_chan_slots, "KUP");
 
 /**
- * __kup_recv_flat() - kupdev_receive(): kup_recv(), the message in its buffer
+ * __kup_recv_flat() - kupdev_receive(): kup_recv(), the message in a copy
  * @dev: the device
  * @chan: channel index
+ * @flat: the kernel's buffer for the copy, the device's buffer size plus
+ *	one byte; NULL when @chan is out of range
  * @err: set to 0 or the error
  *
  * The FreeBSD KUP API returns no length: its clients read the buffer,
- * often up to a NUL. So the message is always in the slot's to_kernel
- * buffer (an inline one is copied there), followed by a NUL when there
- * is room: a reader never runs into another message's bytes or past the
- * buffer.
- * Return: the message, or NULL.
+ * often up to a NUL. The process can write its buffers at any time, so a
+ * NUL written there could be gone by the time the client reads: the
+ * message is copied into @flat, which the process cannot reach, and
+ * always followed by a NUL. A reader never runs into another message's
+ * bytes or past the buffer. The message stays held until kupdev_send(),
+ * kupdev_pass() or kupdev_unlock_channel(), as in KUP.
+ * Return: @flat with the message, or NULL.
  */
-void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err)
+void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, void *flat,
+		      int *err)
 {
 	struct kup_region *r;
 	struct kup_chan *ch;
@@ -805,6 +810,10 @@ void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err)
 	*err = ret;
 	if (ret)
 		return NULL;
+	if (WARN_ON_ONCE(!flat)) {
+		*err = -EINVAL;
+		return NULL;
+	}
 	rcu_read_lock();
 	r = kup_call_region(ch);
 	ret = r ? kup_wait_kturn(ch, r, 0) : -ENOTCONN;
@@ -812,11 +821,10 @@ void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err)
 		ret = kup_take_run(r, &msg, 1);
 	if (ret > 0) {
 		kup_hold(ch, r, 1);
-		buf = kup_to_kernel(r, r->kcur);
-		if (msg.data != buf)
-			memcpy(buf, msg.data, msg.len);
-		if (msg.len < r->buf_size)
-			buf[msg.len] = '\0';
+		/* msg.len <= r->buf_size <= dev->max_buf: kup_take() checked. */
+		buf = flat;
+		memcpy(buf, msg.data, msg.len);
+		buf[msg.len] = '\0';
 		ret = 0;
 	}
 	*err = kup_call_end(ch, ret);

@@ -21,7 +21,8 @@ void kup_op_end(struct kup_region *r);
 bool kup_chan_steal_held(struct kup_chan *ch, struct kup_region *r);
 
 /* The FreeBSD-compatible calls (kupdev.c), the service loop (workers.c) */
-void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, int *err);
+void *__kup_recv_flat(struct kup_dev *dev, unsigned int chan, void *flat,
+		      int *err);
 u64 __kup_session(struct kup_dev *dev, unsigned int chan);
 void __kup_session_end(struct kup_dev *dev, unsigned int chan, u64 gen);
 void __kup_session_failed(struct kup_dev *dev, unsigned int chan, u64 gen,

@@ -455,11 +455,11 @@ static bool kup_attach_ready(struct kup_dev *dev)
  *
  * Each attachment is reported once, and starts a session: the data calls
  * on the channel work on this attachment only. When the process detaches,
- * they fail with -ENOTCONN; once one has (with no message held, else once
- * kup_release() ended the hold), the session is over and the channel's
- * next attachment can be reported. So nothing a client does for one
- * attachment ever reaches the next, even when one thread accepts and
- * another serves.
+ * they fail with -ENOTCONN; the session lasts until the client ends it
+ * with kup_end_session() (kup_workers_start()'s loop does that), and only
+ * then can the channel's next attachment be reported. So nothing a client
+ * does for one attachment ever reaches the next, even when one thread
+ * accepts and another serves.
  * Context: process context unless KUP_NONBLOCK; any but hard interrupts
  * with it.
  * Return: the channel index, or -ESHUTDOWN, -EAGAIN, -EINTR.
@@ -775,7 +775,7 @@ static __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
 	rcu_read_lock();
 	r = rcu_dereference(ch->region);
 	if (r && r->owner == kf) {
-		if (kup_user_turn(r))
+		if (kup_user_turn(r, READ_ONCE(r->us->uwait)))
 			mask |= EPOLLIN | EPOLLRDNORM;
 		/*
 		 * A shutdown is not an error of this channel: kup_fop_poll()
@@ -792,7 +792,8 @@ static __poll_t kup_chan_poll(struct kup_chan *ch, struct kup_file *kf)
 static bool kup_user_ready(struct kup_dev *dev, struct kup_region *r)
 {
 	return READ_ONCE(dev->dead) || READ_ONCE(r->dead) ||
-	       READ_ONCE(r->error) || kup_user_turn(r);
+	       READ_ONCE(r->error) ||
+	       kup_user_turn(r, READ_ONCE(r->us->uwait));
 }
 
 /*

@@ -9,29 +9,55 @@
 #include <linux/err.h>
 #include <linux/kup.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 
 #include "chan.h"
 #include "device.h"
 
+/*
+ * flat[]: per channel, the kernel's own copy of the message kupdev_receive()
+ * returned, a buffer's size plus a NUL (see __kup_recv_flat()).
+ */
 struct kupdev_softc {
 	struct kup_dev *dev;
+	size_t nchan;
+	void *flat[];
 };
+
+static void kupdev_free(struct kupdev_softc *sc)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nchan; i++)
+		kvfree(sc->flat[i]);
+	kfree(sc);
+}
 
 struct kupdev_softc *kupdev_create(const char *name, size_t size,
 				   size_t chan_cnt)
 {
 	struct kupdev_softc *sc;
+	size_t i;
 
 	if (size > KUP_MAX_BUF_PAGES || chan_cnt > KUP_MAX_CHANNELS)
 		return NULL;
-	sc = kzalloc(sizeof(*sc), GFP_KERNEL);
+	sc = kzalloc(struct_size(sc, flat, chan_cnt), GFP_KERNEL);
 	if (!sc)
 		return NULL;
+	sc->nchan = chan_cnt;
+	for (i = 0; size && i < chan_cnt; i++) {
+		sc->flat[i] = kvmalloc(size * PAGE_SIZE + 1, GFP_KERNEL);
+		if (!sc->flat[i]) {
+			kupdev_free(sc);
+			return NULL;
+		}
+	}
 	sc->dev = __kup_dev_create(name, chan_cnt, size, true);
 	if (IS_ERR(sc->dev)) {
 		pr_warn("%s(%s): %ld\n", __func__, name, PTR_ERR(sc->dev));
-		kfree(sc);
+		kupdev_free(sc);
 		return NULL;
 	}
 	return sc;
@@ -55,7 +81,7 @@ int kupdev_unload(struct kupdev_softc *sc)
 	if (!sc)
 		return -EINVAL;
 	kup_dev_destroy(sc->dev);
-	kfree(sc);
+	kupdev_free(sc);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(kupdev_unload, "KUP");
@@ -83,16 +109,18 @@ int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
 EXPORT_SYMBOL_NS_GPL(kupdev_send, "KUP");
 
 /*
- * KUP returns no length: the message is always in the channel's buffer,
- * followed by a NUL when it leaves room (see __kup_recv_flat()).
+ * KUP returns no length: the message comes in the kernel's own copy of
+ * the channel's buffer, always followed by a NUL (see __kup_recv_flat()).
  */
 void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
 {
 	u64 s = __kup_session(sc->dev, chan_id);
-	void *data;
+	void *data, *flat = NULL;
 	int ret;
 
-	data = __kup_recv_flat(sc->dev, chan_id, &ret);
+	if (chan_id >= 0 && chan_id < sc->nchan)
+		flat = sc->flat[array_index_nospec(chan_id, sc->nchan)];
+	data = __kup_recv_flat(sc->dev, chan_id, flat, &ret);
 	__kup_session_failed(sc->dev, chan_id, s, ret);
 	return data;
 }

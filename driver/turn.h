@@ -75,13 +75,13 @@ static __always_inline int kup_kturn(struct kup_region *r)
 }
 
 /*
- * Does the process hold the turn of the slot it waits for? ustate.uwait
- * (slot + 1) names it; it is read once and bounded, 0 or garbage meaning
- * slot 0.
+ * Does the process hold the turn of the slot it waits for? uwait, read
+ * once from ustate.uwait by the caller, names it (slot + 1); it is
+ * bounded here, 0 or garbage meaning slot 0.
  */
-static inline bool kup_user_turn(struct kup_region *r)
+static inline bool kup_user_turn(struct kup_region *r, u32 uwait)
 {
-	u32 s = READ_ONCE(r->us->uwait) - 1;
+	u32 s = uwait - 1;
 
 	if (s >= r->nslots)
 		s = 0;
@@ -115,6 +115,8 @@ static inline void kup_spin_adapt(struct kup_region *r, u32 budget,
  */
 static inline void kup_kwake(struct kup_region *r, bool defer)
 {
+	u32 uwait;
+
 	/*
 	 * W4, pairs with W3 in lib/kup.h (kupi_sleep(), kup_chan_arm()).
 	 * Need-wakeup, waker half: the turn stores before this, a full
@@ -122,7 +124,8 @@ static inline void kup_kwake(struct kup_region *r, bool defer)
 	 * batch: wake it if that slot is now its.
 	 */
 	smp_mb();
-	if (READ_ONCE(r->us->uwait) && kup_user_turn(r)) {
+	uwait = READ_ONCE(r->us->uwait);
+	if (uwait && kup_user_turn(r, uwait)) {
 		WRITE_ONCE(r->ks->uwait_wakeups, ++r->uwait_wakeups);
 		kup_region_wake_user(r, defer);
 	}

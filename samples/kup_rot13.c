@@ -16,6 +16,7 @@
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/kup.h>
+#include <linux/minmax.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -91,8 +92,12 @@ static void rot13_serve(struct rot13_worker *w)
 		data = kupdev_receive(rot13_sc, w->chan);
 		if (!data)
 			return;
-		/* The process can still write: copy, then transform. */
-		len = strnlen(data, size - 1);
+		/*
+		 * The message is followed by a NUL, and is the kernel's own
+		 * copy (kupdev_receive()): read up to the NUL, as KUP clients
+		 * do, and keep room for ours.
+		 */
+		len = min(strlen(data), size - 1);
 		memcpy(w->buf, data, len);
 		if (READ_ONCE(test_stall) & ROT13_STALL_HELD)
 			rot13_stall();

@@ -105,6 +105,45 @@ TEST(kernproxy_errors)
 }
 
 /*
+ * kupdev_receive() returns the message followed by a NUL the process
+ * cannot take away: kup_rot13 reads up to it with strlen(), as KUP
+ * clients do, and stops there even when the message fills the buffer and
+ * every byte of the region after the control lines is non-zero.
+ */
+TEST(kernproxy_receive_terminated)
+{
+	struct kup_channel *ch;
+	void *handle, *chan;
+	unsigned char *from;
+	size_t size;
+	char *msg, *r;
+
+	handle = kernproxy_open(ROT13_NAME);
+	if (!handle && errno == ENOENT)
+		SKIP(return, "no /dev/%s (load kup_rot13.ko)", ROT13_NAME);
+	ASSERT_NE(NULL, handle);
+	chan = kernproxy_channel(handle, 0, 1);
+	ASSERT_NE(NULL, chan);
+	ch = (struct kup_channel *)chan;
+	ASSERT_NE(NULL, kernproxy_receive(chan, 0));
+	size = kup_chan_buf_size(ch);
+	msg = (char *)malloc(size);
+	ASSERT_NE(NULL, msg);
+	memset(msg, 'a', size);
+	/* Both buffers and whatever follows them, to the region's end. */
+	from = (unsigned char *)ch->to_kernel;
+	memset(from, 'a', (unsigned char *)ch->mem + ch->mem_len - from);
+	ASSERT_EQ(0, kernproxy_send(chan, msg, size, 0));
+	r = (char *)kernproxy_receive(chan, 0);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(size - 1, strnlen(r, size));
+	EXPECT_EQ('n', r[0]);
+	EXPECT_EQ('n', r[size - 2]);
+	free(msg);
+	kernproxy_close(handle);
+}
+
+/*
  * The kernel module goes away while a program holds a channel:
  * kernproxy_receive() fails, blocking or not, and kernproxy_error() says
  * EKU_SHUTDOWN; kernproxy_send() fails with -ESHUTDOWN.

@@ -274,8 +274,9 @@ u64 kup_workers_accepted(const struct kup_workers *ws);
  * client modules build unchanged. Sizes are in pages; channel ids are int.
  * kupdev_create() returns NULL on failure; kupdev_receive() returns NULL
  * on failure and blocks until the process passes the turn. KUP has no
- * message length: kupdev_receive() returns the message in the channel's
- * buffer, followed by a NUL when it is shorter than the buffer.
+ * message length: kupdev_receive() returns a copy of the message in a
+ * kernel buffer of the channel (the process cannot write it), always
+ * followed by a NUL, valid until the channel's next kupdev_receive().
  */
 struct kupdev_softc;
 
