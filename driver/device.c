@@ -616,8 +616,7 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 		return -ESHUTDOWN;
 
 	r = kup_region_pin(arg.addr, arg.len, max(arg.nslots, 1U),
-			   arg.buf_size, dev->min_buf, dev->max_buf,
-			   arg.chan == KUP_CHAN_ANY ? 0 : arg.chan);
+			   arg.buf_size, dev->min_buf, dev->max_buf);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
 
@@ -643,7 +642,11 @@ static long kup_ioctl_attach(struct kup_file *kf, void __user *argp)
 
 	arg.chan = ch->index;
 	arg.buf_size = r->buf_size;
-	r->hdr->chan = ch->index;
+	/*
+	 * A channel is ours: only now write the process's memory, so that
+	 * an attach that fails before this leaves it as it was.
+	 */
+	kup_region_format(r, ch->index);
 	r->owner = kf;
 	r->ch = ch;
 	r->uwq = &ch->uwq;

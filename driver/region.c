@@ -408,24 +408,35 @@ static int kup_pin(struct kup_region *r, unsigned long addr)
 	return ret;
 }
 
-/*
- * Write the header and the initial protocol state. Ping-pong: the kernel
- * holds the first turn, with no message. Pipelined: the process holds the
- * first turn of every slot, as if the kernel had passed an empty message.
- */
-static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
+/* Where the parts of the layout are; nothing is written yet. */
+static void kup_region_layout(struct kup_region *r, size_t base)
 {
-	struct kup_region_hdr *h = r->vaddr;
-	bool pipe = r->nslots > 1;
-	u32 i;
-
-	memset(r->vaddr, 0, base);
-	r->hdr = h;
+	r->hdr = r->vaddr;
 	r->ks = r->vaddr + KUP_KSTATE_OFF;
 	r->us = r->vaddr + KUP_USTATE_OFF;
 	r->slots = r->vaddr + KUP_SLOT_OFF;
 	r->to_kernel = r->vaddr + base;
 	r->to_user = r->to_kernel + (size_t)r->nslots * r->buf_size;
+}
+
+/**
+ * kup_region_format() - write the header and the initial protocol state
+ * @r: a region from kup_region_pin(), not published yet
+ * @chan: the channel it is attached to
+ *
+ * Called once the attach can no longer fail, so that a failed attach
+ * writes nothing into the process's memory. Ping-pong: the kernel holds
+ * the first turn, with no message. Pipelined: the process holds the first
+ * turn of every slot, as if the kernel had passed an empty message.
+ */
+void kup_region_format(struct kup_region *r, u32 chan)
+{
+	size_t base = (u8 *)r->to_kernel - (u8 *)r->vaddr;
+	struct kup_region_hdr *h = r->hdr;
+	bool pipe = r->nslots > 1;
+	u32 i;
+
+	memset(r->vaddr, 0, base);
 	r->kcur = 0;
 	r->spin_cur = U32_MAX;	/* clamped to the channel's budget */
 	for (i = 0; i < r->nslots; i++) {
@@ -462,13 +473,14 @@ static void kup_region_format(struct kup_region *r, size_t base, u32 chan)
 }
 
 /*
- * Pin and map [addr, addr + len) of the current process for channel chan,
- * with buffers of want bytes (0: as large as fit), which must hold min_buf
- * to max_buf bytes. Only the part the layout uses is pinned: a region
- * larger than needed costs nothing more.
+ * Pin and map [addr, addr + len) of the current process, with buffers of
+ * want bytes (0: as large as fit), which must hold min_buf to max_buf
+ * bytes. Only the part the layout uses is pinned: a region larger than
+ * needed costs nothing more. Nothing is written to the memory until
+ * kup_region_format().
  */
 struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
-				  u32 min_buf, u32 max_buf, u32 chan)
+				  u32 min_buf, u32 max_buf)
 {
 	struct kup_region *r;
 	size_t base, buf_size;
@@ -517,7 +529,7 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
 		ret = -ENOMEM;
 		goto err_unpin;
 	}
-	kup_region_format(r, base, chan);
+	kup_region_layout(r, base);
 	/* Who attached it, for debugfs (the pid outlives the process). */
 	r->pid = get_task_pid(current, PIDTYPE_TGID);
 	return r;

@@ -85,7 +85,8 @@ static inline u8 *kup_to_user(struct kup_region *r, u32 i)
 }
 
 struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
-				  u32 min_buf, u32 max_buf, u32 chan);
+				  u32 min_buf, u32 max_buf);
+void kup_region_format(struct kup_region *r, u32 chan);
 static inline void kup_region_get(struct kup_region *r)
 {
 	refcount_inc(&r->ref);

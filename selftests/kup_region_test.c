@@ -67,6 +67,18 @@ static int detach(int fd, __u32 chan)
 	return ioctl(fd, KUP_IOC_DETACH, &r) < 0 ? -errno : 0;
 }
 
+/* The offset of the first byte of p[0, len) that is not c, or -1. */
+static long check_byte(const void *p, size_t len, unsigned char c)
+{
+	const unsigned char *b = (const unsigned char *)p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != c)
+			return (long)i;
+	return -1;
+}
+
 static void *alloc_region(size_t len)
 {
 	void *p = NULL;
@@ -821,9 +833,14 @@ TEST_F(region, second_attach_busy)
 	ASSERT_NE(NULL, b);
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, attach(self->fd, a, 2 * self->page, KUP_CHAN_ANY, &chan));
-	/* The same channel, from this fd and from another one. */
+	/*
+	 * The same channel, from this fd and from another one. A failed
+	 * attach leaves the memory as it was: not a byte written.
+	 */
+	memset(b, 0x5a, 2 * self->page);
 	EXPECT_EQ(-EBUSY, attach(self->fd, b, 2 * self->page, chan, NULL));
 	EXPECT_EQ(-EBUSY, attach(fd2, b, 2 * self->page, chan, NULL));
+	EXPECT_EQ(-1, check_byte(b, 2 * self->page, 0x5a));
 	/* Another fd cannot detach or wake what it did not attach. */
 	EXPECT_EQ(-ENOTCONN, detach(fd2, chan));
 	close(fd2);
