@@ -493,7 +493,7 @@ static int kup_fop_open(struct inode *inode, struct file *file)
 	/* misc_open() holds misc_mtx: the client's reference is still ours. */
 	if (READ_ONCE(dev->dead))
 		return -ENODEV;
-	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
+	kf = kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT);
 	if (!kf)
 		return -ENOMEM;
 	kref_get(&dev->ref);

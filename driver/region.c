@@ -498,7 +498,7 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
 	if (!base)
 		return ERR_PTR(-EINVAL);
 
-	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return ERR_PTR(-ENOMEM);
 	refcount_set(&r->ref, 1);
@@ -509,10 +509,11 @@ struct kup_region *kup_region_pin(u64 addr, u64 len, u32 nslots, u32 want,
 	r->npages = PAGE_ALIGN(base + 2 * nslots * buf_size) >> PAGE_SHIFT;
 
 	ret = -ENOMEM;
-	r->kslots = kcalloc(nslots, sizeof(*r->kslots), GFP_KERNEL);
+	r->kslots = kcalloc(nslots, sizeof(*r->kslots), GFP_KERNEL_ACCOUNT);
 	if (!r->kslots)
 		goto err_free;
-	r->pages = kvmalloc_array(r->npages, sizeof(*r->pages), GFP_KERNEL);
+	r->pages = kvmalloc_array(r->npages, sizeof(*r->pages),
+				  GFP_KERNEL_ACCOUNT);
 	if (!r->pages)
 		goto err_free;
 
