@@ -298,7 +298,6 @@ TEST_F(chan, signal_interrupts_wait)
 	struct recv_waiter b = { .ch = self->ch, .spins = 100, .ret = 1 };
 	const void *d = NULL;
 	pthread_t t;
-	int i;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;	/* no SA_RESTART */
@@ -306,9 +305,7 @@ TEST_F(chan, signal_interrupts_wait)
 	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:HOLD", 12, 0));
 	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
 	/* Wait until it announced that it sleeps. */
-	for (i = 0; i < 5000 && !__atomic_load_n(&self->ch->us->uwait,
-						 __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
+	ASSERT_TRUE(flag_wait(&self->ch->us->uwait, 5000));
 	ASSERT_EQ(1, self->ch->us->uwait);
 	usleep(20000);
 	ASSERT_EQ(0, pthread_kill(t, SIGUSR1));
@@ -327,7 +324,6 @@ TEST(shutdown_while_blocked)
 	struct recv_waiter b = { .spins = 100, .ret = 1 };
 	char cmd[512];
 	pthread_t t;
-	int i;
 
 	struct kup_channel *idle = NULL;
 	const void *d = NULL;
@@ -341,13 +337,8 @@ TEST(shutdown_while_blocked)
 	b.ch = ch;
 	ASSERT_EQ(0, kup_send(ch, "KUPECHO:HOLD", 12, 0));
 	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
-	for (i = 0; i < 5000 && !__atomic_load_n(&ch->us->uwait,
-						 __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	for (i = 0; i < 5000 && !__atomic_load_n(&idle->ks->kwait,
-						 __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	EXPECT_NE(0, idle->ks->kwait);
+	flag_wait(&ch->us->uwait, 5000);
+	EXPECT_TRUE(flag_wait(&idle->ks->kwait, 5000));
 	idle_chan = kup_chan_index(idle);
 	/* Returns only if destruction woke the sleeping kernel thread. */
 	ASSERT_EQ(0, system("rmmod kup_echo"));

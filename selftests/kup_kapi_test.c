@@ -483,9 +483,7 @@ TEST_F_TIMEOUT(kapi, last_reply_before_session_end, KAPI_TIMEOUT)
 	kt_stage(_metadata, &self->kt, 1);
 	w.ch = a;
 	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &w));
-	for (i = 0; i < KT_WAIT_MS && !__atomic_load_n(&a->us->uwait,
-						       __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
+	ASSERT_TRUE(flag_wait(&a->us->uwait, KT_WAIT_MS));
 	ASSERT_EQ(1, a->us->uwait);
 	ASSERT_EQ(0, kt_resume(&self->kt));
 	kt_pass(_metadata, &self->kt, &r);
@@ -951,9 +949,7 @@ TEST_F_TIMEOUT(kapi, shutdown_hup_eventfd_wait, KAPI_TIMEOUT)
 	/* A thread asleep in a receive (the kernel holds the first turn). */
 	b.ch = ch;
 	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
-	for (i = 0; i < KT_WAIT_MS && !__atomic_load_n(&ch->us->uwait,
-						       __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
+	ASSERT_TRUE(flag_wait(&ch->us->uwait, KT_WAIT_MS));
 	ASSERT_EQ(1, ch->us->uwait);
 	ASSERT_EQ(0, kt_resume(&self->kt));
 	kt_stage(_metadata, &self->kt, 2);

@@ -260,6 +260,18 @@ static inline bool path_wait(const char *path, int ms)
 	return !stat(path, &st);
 }
 
+/*
+ * Wait (at most ms) until a need-wakeup flag of a channel is set
+ * (ustate.uwait: a thread of ours sleeps in the kernel for its turn;
+ * kstate.kwait: the kernel thread does): true once it is.
+ */
+static inline bool flag_wait(const uint32_t *flag, int ms)
+{
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && ms-- > 0)
+		usleep(1000);
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE) != 0;
+}
+
 /* Deterministic payload: byte i of message n. */
 static inline unsigned char pattern(unsigned long n, size_t i)
 {

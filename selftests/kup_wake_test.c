@@ -61,12 +61,9 @@ struct resumer {
 static void *resume_when_armed(void *arg)
 {
 	struct resumer *r = (struct resumer *)arg;
-	int i;
 
-	for (i = 0; i < 10000 && !__atomic_load_n(&r->ch->us->uwait,
-						  __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	r->ret = i < 10000 ? echo_resume() : -ETIMEDOUT;
+	r->ret = flag_wait(&r->ch->us->uwait, 10000) ? echo_resume() :
+						       -ETIMEDOUT;
 	return NULL;
 }
 
@@ -371,10 +368,7 @@ TEST_F(wake, broken_channel_wakes_sleeper)
 
 	ASSERT_EQ(0, kup_send(self->ch, "KUPECHO:HOLD", 12, 0));
 	ASSERT_EQ(0, pthread_create(&t, NULL, recv_waiter_fn, &b));
-	for (i = 0; i < 10000 && !__atomic_load_n(&self->ch->us->uwait,
-						  __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	ASSERT_NE(0, self->ch->us->uwait);
+	ASSERT_TRUE(flag_wait(&self->ch->us->uwait, 10000));
 	__atomic_store_n(&self->ch->slots->turn, 1000, __ATOMIC_RELEASE);
 	for (i = 0; i < 10000 && b.ret == 1; i++)
 		usleep(1000);
@@ -570,8 +564,39 @@ static long task_ticks(pid_t pid, pid_t tid)
 	return (long)(ut + st);
 }
 
-/* Total CPU ticks of every kup_echo kernel thread, or -1. */
-static long echo_kthread_ticks(int *nthreads)
+/* Context switches (voluntary and not) of a task, or -1: its wake-ups. */
+static long task_switches(pid_t pid)
+{
+	char path[64], line[128];
+	long total = 0, v;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+		    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1) {
+			total += v;
+			found++;
+		}
+	}
+	fclose(f);
+	return found == 2 ? total : -1;
+}
+
+static long task_ticks_of(pid_t pid)
+{
+	return task_ticks(pid, pid);
+}
+
+/*
+ * The sum of what(pid) over every kup_echo kernel thread, or -1; the
+ * threads counted go to *nthreads.
+ */
+static long echo_kthread_sum(long (*what)(pid_t), int *nthreads)
 {
 	char path[300], comm[64];
 	struct dirent *de;
@@ -593,52 +618,12 @@ static long echo_kthread_ticks(int *nthreads)
 			continue;
 		if (fgets(comm, sizeof(comm), f) &&
 		    !strncmp(comm, "kup_echo/", 9)) {
-			t = task_ticks(pid, pid);
+			t = what(pid);
 			if (t >= 0) {
 				total += t;
 				(*nthreads)++;
 			}
 		}
-		fclose(f);
-	}
-	closedir(d);
-	return total;
-}
-
-/*
- * Context switches of every kup_echo kernel thread (voluntary and not,
- * from /proc/<pid>/status), or -1: each one is a wake-up.
- */
-static long echo_kthread_switches(int *nthreads)
-{
-	char path[300], line[128];
-	struct dirent *de;
-	long total = 0, v;
-	DIR *d = opendir("/proc");
-	FILE *f;
-
-	*nthreads = 0;
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		pid_t pid = atoi(de->d_name);
-		int echo = 0;
-
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			if (!strncmp(line, "Name:\tkup_echo/", 15))
-				echo = 1;
-			if (echo &&
-			    (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-			     sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1))
-				total += v;
-		}
-		*nthreads += echo;
 		fclose(f);
 	}
 	closedir(d);
@@ -655,19 +640,16 @@ static long echo_kthread_switches(int *nthreads)
 TEST_F_TIMEOUT(wake, idle_kthreads_stay_asleep, 60)
 {
 	long s0, s1;
-	int nk, i;
+	int nk;
 
 	/* The worker serving us spins for its 500 us budget, then sleeps. */
-	for (i = 0; i < 5000 && !__atomic_load_n(&self->ch->ks->kwait,
-						 __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	ASSERT_NE(0, self->ch->ks->kwait);
+	ASSERT_TRUE(flag_wait(&self->ch->ks->kwait, 5000));
 	usleep(100000);
-	s0 = echo_kthread_switches(&nk);
+	s0 = echo_kthread_sum(task_switches, &nk);
 	ASSERT_LE(0, s0);
 	ASSERT_LE(5, nk);	/* acceptor + 4 workers */
 	sleep(7);
-	s1 = echo_kthread_switches(&nk);
+	s1 = echo_kthread_sum(task_switches, &nk);
 	TH_LOG("kup_echo kthreads: %ld wake-ups in 7 idle s", s1 - s0);
 	EXPECT_EQ(s0, s1);
 }
@@ -687,11 +669,11 @@ TEST_F_TIMEOUT(wake, idle_threads_sleep, 60)
 
 	/* The kernel waits for us: its worker spins, then sleeps. */
 	usleep(200000);
-	k0 = echo_kthread_ticks(&nk);
+	k0 = echo_kthread_sum(task_ticks_of, &nk);
 	ASSERT_LE(0, k0);
 	ASSERT_LE(5, nk);	/* acceptor + 4 workers */
 	sleep(2);
-	k1 = echo_kthread_ticks(&nk);
+	k1 = echo_kthread_sum(task_ticks_of, &nk);
 	TH_LOG("kup_echo kthreads: %ld ticks in 2 s", k1 - k0);
 	EXPECT_GE(10, k1 - k0);
 
